@@ -1,0 +1,244 @@
+"""What every ``SocketIoPool`` shares: bookkeeping, timeouts, statistics.
+
+A mechanism module subclasses ``PoolBase`` and supplies four primitives:
+``_add(fd, events)``, ``_modify(fd, events)``, ``_remove(fd)`` and
+``_wait(timeout_ms) -> [(fd, flags), ...]``.  Everything users can get wrong
+(capacity, duplicates, unknown fds, bad timeouts, use after close) is checked
+here, once, so the backends stay small and identical in behaviour.
+"""
+
+from __future__ import annotations
+
+import errno
+import math
+import time
+from ..errors import AlreadyRegisteredError, ClosedResourceError, NotRegisteredError, PoolFullError
+from ._libc import fileno
+
+__all__ = ["PoolBase", "timeout_ms", "PoolStatistics", "READABLE", "WRITABLE", "ERROR", "HANGUP", "INTEREST", "DEFAULT_CAPACITY"]
+
+# The portable event vocabulary.  The values are POSIX poll(2)'s POLLIN,
+# POLLOUT, POLLERR and POLLHUP, which Linux also uses for EPOLLIN, EPOLLOUT,
+# EPOLLERR and EPOLLHUP on every architecture -- so on Linux and the BSDs the
+# translation costs one AND.  Backends with other values (WSAPoll) map them.
+READABLE = 0x001
+WRITABLE = 0x004
+ERROR = 0x008  # reported whether asked for or not
+HANGUP = 0x010  # reported whether asked for or not
+INTEREST = READABLE | WRITABLE  # what may be asked for
+
+DEFAULT_CAPACITY = 1024
+
+# epoll_wait and poll take an int of milliseconds; clamp far-future timeouts
+# (about 24.8 days) rather than overflow into "negative = forever".
+_MAX_TIMEOUT_MS = 2**31 - 1
+
+
+class PoolStatistics:
+    """A frozen snapshot: which backend, how many fds it may hold, how many it does."""
+
+    __slots__ = ("backend", "capacity", "size")
+
+    def __init__(self, backend: str, capacity: int, size: int) -> None:
+        object.__setattr__(self, "backend", backend)
+        object.__setattr__(self, "capacity", capacity)
+        object.__setattr__(self, "size", size)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("PoolStatistics is read-only")
+
+    def __eq__(self, other):
+        if not isinstance(other, PoolStatistics):
+            return NotImplemented
+        return (self.backend, self.capacity, self.size) == (other.backend, other.capacity, other.size)
+
+    def __hash__(self):
+        return hash((self.backend, self.capacity, self.size))
+
+    def __repr__(self) -> str:
+        return f"PoolStatistics(backend={self.backend!r}, capacity={self.capacity}, size={self.size})"
+
+
+def timeout_ms(timeout: float | None) -> int:
+    """Seconds (or None = forever) to the kernel's milliseconds.
+
+    Rounded *up*: a wait must last at least as long as asked, or a timer
+    loop would wake a hair early and spin once more for nothing.
+    """
+    if timeout is None:
+        return -1
+    if timeout <= 0:
+        return 0
+    ms = math.ceil(timeout * 1000.0)
+    return ms if ms < _MAX_TIMEOUT_MS else _MAX_TIMEOUT_MS
+
+
+class PoolBase:
+    """A fixed-capacity, level-triggered interest set of fds.
+
+    Registrations are persistent: an fd stays in the set, reported on every
+    ``cycle`` while it is ready, until ``remove``.  Subclasses set
+    ``backend`` and implement the four primitives.
+    """
+
+    backend = "abstract"
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+        if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1:
+            raise ValueError(f"capacity must be a positive int, not {capacity!r}")
+        self.capacity = capacity
+        self._events: dict = {}  # fd -> the interest flags registered for it
+        self._closed = False
+
+    # -- the public interface --------------------------------------------------
+
+    def add(self, fd, events: int) -> None:
+        """Watch ``fd`` (an int or an object with ``fileno()``) for ``events``.
+
+        Raises:
+            PoolFullError: the pool already holds ``capacity`` fds.
+            AlreadyRegisteredError: ``fd`` is already in the pool.
+            ValueError: ``events`` asks for something other than READABLE/WRITABLE,
+                or ``fd`` is negative or not a file object.
+            OSError: the kernel refused the fd (``EBADF`` for a closed one).
+        """
+        fd = fileno(fd)
+        self._check_events(events)
+        if self._closed:
+            raise ClosedResourceError("the pool is closed")
+        if fd in self._events:
+            raise AlreadyRegisteredError(f"fd {fd} is already in the pool")
+        if len(self._events) >= self.capacity:
+            raise PoolFullError(f"the pool is full: it holds its capacity of {self.capacity} fds")
+        self._add(fd, events)
+        self._events[fd] = events
+
+    def modify(self, fd, events: int) -> None:
+        """Change what a registered fd is watched for.
+
+        Raises:
+            NotRegisteredError: ``fd`` is not in the pool.
+            ValueError: ``events`` is not a combination of READABLE and WRITABLE.
+        """
+        fd = fileno(fd)
+        self._check_events(events)
+        if fd not in self._events:
+            raise NotRegisteredError(f"fd {fd} is not in the pool")
+        if self._events[fd] != events:
+            self._modify(fd, events)
+            self._events[fd] = events
+
+    def remove(self, fd) -> None:
+        """Stop watching ``fd``.  Safe after the fd was closed.
+
+        Raises:
+            NotRegisteredError: ``fd`` is not in the pool.
+        """
+        fd = fileno(fd)
+        if fd not in self._events:
+            raise NotRegisteredError(f"fd {fd} is not in the pool")
+        del self._events[fd]
+        self._remove(fd)
+
+    def cycle(self, timeout: float | None = None) -> list[tuple[int, int]]:
+        """Wait up to ``timeout`` seconds (None: forever, 0: not at all).
+
+        Returns the ready ``(fd, flags)`` pairs, flags drawn from READABLE,
+        WRITABLE, ERROR and HANGUP; an empty list when the time ran out.  A
+        signal that interrupts the wait does not end it early: the wait is
+        resumed for the time remaining (PEP 475), after any Python signal
+        handler has run -- and if that handler raises, so does ``cycle``.
+        """
+        if self._closed:
+            raise ClosedResourceError("the pool is closed")
+        ms = timeout_ms(timeout)
+        if ms <= 0:
+            return self._wait(ms)
+        deadline = time.monotonic() + ms / 1000.0
+        while True:
+            try:
+                return self._wait(ms)
+            except InterruptedError:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return []
+                ms = timeout_ms(remaining)
+
+    def fds(self):
+        """A view of the registered fds."""
+        return self._events.keys()
+
+    def interest(self, fd) -> int:
+        """What ``fd`` is registered for. Raises ``NotRegisteredError``."""
+        fd = fileno(fd)
+        try:
+            return self._events[fd]
+        except KeyError:
+            raise NotRegisteredError(f"fd {fd} is not in the pool") from None
+
+    def statistics(self) -> PoolStatistics:
+        return PoolStatistics(self.backend, self.capacity, len(self._events))
+
+    def close(self) -> None:
+        """Release the kernel object; idempotent. Registered fds are not closed."""
+        if not self._closed:
+            self._closed = True
+            self._events.clear()
+            self._close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def __contains__(self, fd) -> bool:
+        try:
+            return fileno(fd) in self._events
+        except ValueError:
+            return False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"{len(self._events)}/{self.capacity} fds"
+        return f"<{type(self).__name__} {self.backend} {state}>"
+
+    # -- helpers for subclasses ------------------------------------------------
+
+    @staticmethod
+    def _check_events(events: int) -> None:
+        if not isinstance(events, int) or events & ~INTEREST or not events:
+            raise ValueError(f"events must combine READABLE and WRITABLE, not {events!r}")
+
+    @staticmethod
+    def _gone(exc: OSError) -> bool:
+        """Whether a removal failed only because the fd is already closed.
+
+        Closing an fd drops it from an epoll set and a kqueue by itself, so
+        the later explicit removal meets EBADF (the fd number is free) or
+        ENOENT (the number was reused by a file the kernel never saw here).
+        """
+        return exc.errno in (errno.EBADF, errno.ENOENT)
+
+    # -- the primitives --------------------------------------------------------
+
+    def _add(self, fd: int, events: int) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _modify(self, fd: int, events: int) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _remove(self, fd: int) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _wait(self, ms: int) -> list[tuple[int, int]]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _close(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError

@@ -1,0 +1,51 @@
+"""Shared fixtures: every test must leave no fd open behind it."""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+
+import pytest
+
+try:
+    from hypothesis import HealthCheck, settings
+
+    # No example database: it would keep files open and write into the checkout.
+    settings.register_profile(
+        "poorio", database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    )
+    settings.load_profile("poorio")
+except ImportError:  # pragma: no cover - hypothesis is a test extra
+    pass
+
+
+def open_fds() -> set:
+    """The fds this process has open right now."""
+    if sys.platform.startswith("linux"):
+        return {int(name) for name in os.listdir("/proc/self/fd")}
+    if sys.platform == "darwin" or "bsd" in sys.platform:
+        return {int(name) for name in os.listdir("/dev/fd")}
+    return set()  # pragma: no cover - no cheap way to list them
+
+
+def _describe(fd: int) -> str:
+    try:
+        return f"{fd} -> {os.readlink(f'/proc/self/fd/{fd}')}"
+    except OSError:
+        return str(fd)
+
+
+@pytest.fixture(autouse=True)
+def no_fd_leaks(request):
+    """Fail any test that leaves an fd open that was not open before it."""
+    before = open_fds()
+    yield
+    leaked = open_fds() - before
+    if leaked:
+        gc.collect()  # an fd held only by a reference cycle is closed by a collection...
+        leaked = open_fds() - before
+    if leaked:  # ...anything still open is a real leak
+        pytest.fail(
+            "test leaked fds: " + ", ".join(_describe(fd) for fd in sorted(leaked)), pytrace=False
+        )
