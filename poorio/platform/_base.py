@@ -63,14 +63,24 @@ def timeout_ms(timeout: float | None) -> int:
     """Seconds (or None = forever) to the kernel's milliseconds.
 
     Rounded *up*: a wait must last at least as long as asked, or a timer
-    loop would wake a hair early and spin once more for nothing.
+    loop would wake a hair early and spin once more for nothing.  Infinity
+    means forever; finite waits beyond the kernel's limit are clamped to it.
+
+    Raises:
+        ValueError: ``timeout`` is NaN.
     """
     if timeout is None:
         return -1
     if timeout <= 0:
         return 0
-    ms = math.ceil(timeout * 1000.0)
-    return ms if ms < _MAX_TIMEOUT_MS else _MAX_TIMEOUT_MS
+    ms = timeout * 1000.0
+    if ms < _MAX_TIMEOUT_MS:
+        return math.ceil(ms)
+    if ms == math.inf:  # the "no deadline" of schedulers that keep deadlines as floats
+        return -1
+    if ms != ms:
+        raise ValueError("timeout must be a number of seconds, not NaN")
+    return _MAX_TIMEOUT_MS
 
 
 class PoolBase:
@@ -101,6 +111,7 @@ class PoolBase:
             ValueError: ``events`` asks for something other than READABLE/WRITABLE,
                 or ``fd`` is negative or not a file object.
             OSError: the kernel refused the fd (``EBADF`` for a closed one).
+            ClosedResourceError: the pool is closed.
         """
         fd = fileno(fd)
         self._check_events(events)
@@ -119,11 +130,12 @@ class PoolBase:
         Raises:
             NotRegisteredError: ``fd`` is not in the pool.
             ValueError: ``events`` is not a combination of READABLE and WRITABLE.
+            ClosedResourceError: the pool is closed.
         """
         fd = fileno(fd)
         self._check_events(events)
         if fd not in self._events:
-            raise NotRegisteredError(f"fd {fd} is not in the pool")
+            raise self._unknown(fd)
         if self._events[fd] != events:
             self._modify(fd, events)
             self._events[fd] = events
@@ -133,10 +145,11 @@ class PoolBase:
 
         Raises:
             NotRegisteredError: ``fd`` is not in the pool.
+            ClosedResourceError: the pool is closed.
         """
         fd = fileno(fd)
         if fd not in self._events:
-            raise NotRegisteredError(f"fd {fd} is not in the pool")
+            raise self._unknown(fd)
         del self._events[fd]
         self._remove(fd)
 
@@ -148,21 +161,29 @@ class PoolBase:
         signal that interrupts the wait does not end it early: the wait is
         resumed for the time remaining (PEP 475), after any Python signal
         handler has run -- and if that handler raises, so does ``cycle``.
+
+        Raises:
+            ClosedResourceError: the pool is closed.
+            ValueError: ``timeout`` is NaN.
+            OSError: the kernel call failed (other than by ``EINTR``).
         """
         if self._closed:
             raise ClosedResourceError("the pool is closed")
         ms = timeout_ms(timeout)
-        if ms <= 0:
-            return self._wait(ms)
-        deadline = time.monotonic() + ms / 1000.0
+        if ms == 0:
+            return self._wait(0)
+        deadline = time.monotonic() + ms / 1000.0 if ms > 0 else None
         while True:
             try:
                 return self._wait(ms)
             except InterruptedError:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return []
-                ms = timeout_ms(remaining)
+                # A blocking wait (ms < 0) is resumed as it was; a timed one
+                # for what remains of it.
+                if deadline is not None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return []
+                    ms = timeout_ms(remaining)
 
     def fds(self):
         """A view of the registered fds."""
@@ -210,6 +231,12 @@ class PoolBase:
         return f"<{type(self).__name__} {self.backend} {state}>"
 
     # -- helpers for subclasses ------------------------------------------------
+
+    def _unknown(self, fd: int) -> Exception:
+        """The error for an fd that is not registered (off the hot path)."""
+        if self._closed:  # close() forgot every fd: say why, not just "unknown"
+            return ClosedResourceError("the pool is closed")
+        return NotRegisteredError(f"fd {fd} is not in the pool")
 
     @staticmethod
     def _check_events(events: int) -> None:
