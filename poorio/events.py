@@ -1,0 +1,740 @@
+"""An event set after the LuaEvents API: fd readiness, timers, virtual events and signals as one stream of events.
+
+This is poorio's notification layer.  An ``EventSet`` holds *events*, each
+of a one-letter kind (lowercase: one-shot, deleted once delivered;
+uppercase: persistent, deleted only by ``delete``):
+
+=========  ==========================  =====================================
+kind       source                      fires (``reason``)
+=========  ==========================  =====================================
+``v`` V    initial state (truthy:      when ``trigger``-ed (``triggered``)
+           triggered at once)
+``t`` T    seconds (``T`` repeats)     when due (``timeout``)
+``r`` R    an fd or ``fileno()`` obj   when readable (``read``)
+``w`` W    an fd or ``fileno()`` obj   when writable (``write``)
+``s`` S    a signal number             when the signal arrives (``signal``)
+=========  ==========================  =====================================
+
+Any event but a timer may carry a ``timeout``: if it has not fired within
+that many seconds it is delivered with reason ``timeout`` (a persistent
+event's timeout re-arms whenever it fires).  Each event has a ``context``
+the iterator hands back -- a callback, a fiber, anything.
+
+The set is iterated::
+
+    for ev in events(block):        # True, False, seconds, or None
+        ev.id, ev.reason, ev.source, ev.context
+
+It is usable on its own, as an event loop, and it is what the fiber
+scheduler dispatches from: the parked fiber is the event's context.  What it
+does *not* do: call anything.  Dispatching is the caller's business.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from heapq import heapify, heappop, heappush
+from itertools import count
+from time import monotonic
+
+from .errors import AlreadyRegisteredError, ClosedResourceError, NotRegisteredError, PoolFullError
+from .platform import DEFAULT_CAPACITY, ERROR, HANGUP, READABLE, WRITABLE, new_pool
+from .platform._libc import fileno as _fileno
+from .platform.wakeup import Waker
+
+__all__ = [
+    "EventSet",
+    "Event",
+    "EventStatistics",
+    "DEFAULT_CAPACITY",
+    "VIRTUAL",
+    "VIRTUAL_PERSISTENT",
+    "TIMER",
+    "TIMER_PERIODIC",
+    "READ",
+    "READ_PERSISTENT",
+    "WRITE",
+    "WRITE_PERSISTENT",
+    "SIGNAL",
+    "SIGNAL_PERSISTENT",
+    "KINDS",
+    "REASON_READ",
+    "REASON_WRITE",
+    "REASON_TRIGGERED",
+    "REASON_TIMEOUT",
+    "REASON_SIGNAL",
+]
+
+# The public kinds: one-letter strings, as the LuaEvents spec has them.
+VIRTUAL, VIRTUAL_PERSISTENT = "v", "V"
+TIMER, TIMER_PERIODIC = "t", "T"
+READ, READ_PERSISTENT = "r", "R"
+WRITE, WRITE_PERSISTENT = "w", "W"
+SIGNAL, SIGNAL_PERSISTENT = "s", "S"
+KINDS = "vVtTrRwWsS"
+
+# The public reasons an event is delivered for.
+REASON_READ = "read"
+REASON_WRITE = "write"
+REASON_TRIGGERED = "triggered"
+REASON_TIMEOUT = "timeout"
+REASON_SIGNAL = "signal"
+
+# Internally a kind is a small int and a persistence flag: no string compares.
+_VIRTUAL, _TIMER, _READ, _WRITE, _SIGNAL = range(5)
+_KINDS = {
+    VIRTUAL: (_VIRTUAL, False),
+    VIRTUAL_PERSISTENT: (_VIRTUAL, True),
+    TIMER: (_TIMER, False),
+    TIMER_PERIODIC: (_TIMER, True),
+    READ: (_READ, False),
+    READ_PERSISTENT: (_READ, True),
+    WRITE: (_WRITE, False),
+    WRITE_PERSISTENT: (_WRITE, True),
+    SIGNAL: (_SIGNAL, False),
+    SIGNAL_PERSISTENT: (_SIGNAL, True),
+}
+
+# An error or hang-up wakes both directions: the owner retries its syscall
+# and meets the real error (or end of file) there.
+_RMASK = READABLE | ERROR | HANGUP
+_WMASK = WRITABLE | ERROR | HANGUP
+
+# Compact the timer heap once cancelled entries are at least this many and
+# outnumber the live ones.
+_COMPACT_MIN = 256
+
+_UNSET = object()
+
+
+def _seconds(value, what: str) -> float:
+    """``value`` as finite, non-negative seconds; ``what`` names it in the error."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{what} must be a number of seconds, not {value!r}")
+    value = float(value)
+    if not value >= 0.0 or value == math.inf:  # also rejects NaN
+        raise ValueError(f"{what} must be a finite number of seconds >= 0, not {value!r}")
+    return value
+
+
+class Event:
+    """One event in an ``EventSet`` -- and the record the iterator yields when it fires.
+
+    Public attributes (read them; change them through ``EventSet.set``):
+    ``id`` (int, unique within its set), ``kind`` (one of ``KINDS``),
+    ``source``, ``context``, ``reason`` (why it was last delivered, or None),
+    ``missed`` (periods a periodic timer skipped before this delivery, else
+    0) and ``deadline`` (``time.monotonic()`` seconds at which its timer or
+    timeout is next due -- for a delivered one-shot timer, when it was due --
+    or None).  A persistent event yields the same record on every delivery.
+    """
+
+    __slots__ = (
+        "id", "kind", "source", "context", "reason", "missed", "deadline",
+        "_type",     # _VIRTUAL ... _SIGNAL
+        "_persist",  # uppercase kind: stays until deleted
+        "_fd",       # the fd of an 'r'/'w' event, else -1
+        "_interval",  # a timer's seconds; another event's timeout (None: none)
+        "_why",      # the reason it is queued for delivery, None when not queued
+        "_entry",    # its live timer-heap entry, or None
+        "_live",     # False once deleted; never set back
+    )  # fmt: skip
+
+    def __init__(self, eid: int, kind: str, source, context, code: int, persist: bool) -> None:
+        self.id = eid
+        self.kind = kind
+        self.source = source
+        self.context = context
+        self.reason = None
+        self.missed = 0
+        self.deadline = None
+        self._type = code
+        self._persist = persist
+        self._fd = -1
+        self._interval = None
+        self._why = None
+        self._entry = None
+        self._live = True
+
+    def __repr__(self) -> str:
+        extra = f" reason={self.reason!r}" if self.reason is not None else ""
+        if self.missed:
+            extra += f" missed={self.missed}"
+        if not self._live:
+            extra += " deleted"
+        return f"<Event {self.id} {self.kind!r} source={self.source!r} context={self.context!r}{extra}>"
+
+
+class EventStatistics:
+    """A frozen snapshot of an ``EventSet``: its backend and what it holds."""
+
+    __slots__ = ("backend", "capacity", "events", "fds", "timers", "pending", "signals")
+
+    def __init__(self, backend, capacity, events, fds, timers, pending, signals) -> None:
+        for name, value in zip(self.__slots__, (backend, capacity, events, fds, timers, pending, signals)):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("EventStatistics is read-only")
+
+    def _values(self) -> tuple:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other):
+        if not isinstance(other, EventStatistics):
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self):
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={value!r}" for name, value in zip(self.__slots__, self._values()))
+        return f"EventStatistics({fields})"
+
+
+class EventSet:
+    """A container of events and a destructive iterator over the ones that fired.
+
+    ``capacity`` bounds how many fds it watches at once (its pool is fixed
+    size); ``backend`` picks the pool's mechanism (default: the best here,
+    or ``POORIO_BACKEND``).  It owns one wake-up channel (two fds, not
+    counted against ``capacity``) so other threads and signal handlers can
+    interrupt a blocking iteration.
+
+    One thread drives a set (adds, deletes, iterates).  From any thread you
+    may call ``wakeup``, ``once``, ``trigger`` and ``stop``.  Do not run two
+    iterations of one set at the same time; abandoning one and starting
+    another is fine.
+
+    Raises:
+        ValueError: ``capacity`` is not a positive int.
+        BackendUnavailableError: ``backend`` does not exist or cannot run here.
+    """
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY, backend: str | None = None) -> None:
+        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+            raise ValueError(f"capacity must be a positive int, not {capacity!r}")
+        self.capacity = capacity
+        self._closed = False
+        pool = new_pool(capacity + 1, backend)  # + the wake-up channel
+        try:
+            waker = Waker()
+            try:
+                pool.add(waker.fileno(), READABLE)
+            except BaseException:
+                waker.close()
+                raise
+        except BaseException:
+            pool.close()
+            raise
+        self._pool = pool
+        self._waker = waker
+        self._wake_fd = waker.fileno()
+        self._events: dict = {}  # id -> Event, every live event
+        self._readers: dict = {}  # fd -> its 'r'/'R' event
+        self._writers: dict = {}  # fd -> its 'w'/'W' event
+        self._signals: dict = {}  # signal number -> its 's'/'S' event
+        self._heap: list = []  # (deadline, seq, Event) -- stale unless Event._entry is the tuple
+        self._stale = 0  # how many heap entries are stale
+        self._seq = count()  # heap tie-breaker: equal deadlines fire in the order they were set
+        self._ids = count(1)
+        self._batch: deque = deque()  # collected, not yet delivered (may hold deleted events)
+        self._pending: deque = deque()  # triggered since the last collection (any thread appends)
+        self._arrived: deque = deque()  # signal numbers caught since the last collection
+        self._waiting = False  # set just before the pool wait: others must wake us
+        self._epoch = 0  # stop() bumps it; an iteration ends when it changes
+
+    # -- adding and changing events --------------------------------------------
+
+    def add(self, kind: str, source=None, context=None, timeout: float | None = None) -> int:
+        """Add an event; return its id (an int never reused within this set).
+
+        ``source`` depends on ``kind`` (see the module docstring); ``context``
+        is handed back on delivery; ``timeout`` (seconds, not for timers)
+        delivers the event with reason ``timeout`` if it has not fired by then.
+
+        Raises:
+            ValueError: unknown ``kind``; a bad fd, signal, interval or timeout;
+                a signal event outside the main thread.
+            TypeError: ``source`` or ``timeout`` has the wrong type.
+            AlreadyRegisteredError: the fd already has a read (or write) event
+                in this set, or the signal already has an event.
+            PoolFullError: the set already watches ``capacity`` fds.
+            ClosedResourceError: the set is closed.
+            OSError: the kernel refused the fd (e.g. ``EBADF``), unmodified.
+        """
+        try:
+            code, persist = _KINDS[kind]
+        except (KeyError, TypeError):
+            raise ValueError(f"unknown event kind {kind!r}; expected one of {', '.join(map(repr, KINDS))}") from None
+        if self._closed:
+            raise ClosedResourceError("the event set is closed")
+        if timeout is not None:
+            if code == _TIMER:
+                raise ValueError(f"a timer takes no timeout (got {timeout!r}): its source is when it fires")
+            timeout = _seconds(timeout, "timeout")
+        ev = Event(next(self._ids), kind, source, context, code, persist)
+        if code == _READ or code == _WRITE:
+            self._watch(ev, code)
+        elif code == _TIMER:
+            interval = _seconds(source, "a timer's interval")
+            if persist and interval <= 0.0:
+                raise ValueError(f"a periodic timer needs an interval > 0, not {source!r}")
+            ev._interval = interval
+            self._push(ev, monotonic() + interval)
+        elif code == _SIGNAL:
+            self._listen(ev)
+        self._events[ev.id] = ev
+        if timeout is not None:
+            ev._interval = timeout
+            self._push(ev, monotonic() + timeout)
+        if code == _VIRTUAL and source:
+            ev._why = REASON_TRIGGERED
+            self._pending.append(ev)
+        return ev.id
+
+    def _watch(self, ev: Event, code: int) -> None:
+        try:
+            fd = _fileno(ev.source)
+        except ValueError:
+            raise ValueError(f"an {ev.kind!r} event's source must be an fd or have fileno(), not {ev.source!r}") from None
+        mine, other = (self._readers, self._writers) if code == _READ else (self._writers, self._readers)
+        taken = mine.get(fd)
+        if taken is not None:
+            direction = "read" if code == _READ else "write"
+            raise AlreadyRegisteredError(f"fd {fd} already has a {direction} event in this set (id {taken.id}, kind {taken.kind!r})")
+        if fd == self._wake_fd:
+            raise ValueError(f"fd {fd} is this event set's own wake-up channel")
+        pool = self._pool
+        if fd in other:
+            pool.modify(fd, READABLE | WRITABLE)
+        else:
+            if len(pool) > self.capacity:  # the wake-up channel takes one slot beyond capacity
+                raise PoolFullError(f"the event set is full: it watches its capacity of {self.capacity} fds")
+            pool.add(fd, READABLE if code == _READ else WRITABLE)
+        mine[fd] = ev
+        ev._fd = fd
+
+    def _listen(self, ev: Event) -> None:
+        from . import _signals  # signals are rare: keep them off the import path
+
+        signum = _signals.check_signal(ev.source)
+        taken = self._signals.get(signum)
+        if taken is not None:
+            raise AlreadyRegisteredError(f"signal {signum} already has an event in this set (id {taken.id}, kind {taken.kind!r})")
+        _signals.listen(signum, self)
+        self._signals[signum] = ev
+        ev._fd = signum
+
+    def set(self, eid: int, *, context=_UNSET, timeout=_UNSET) -> int:
+        """Change an event's context and/or timeout; an omitted one stays.
+
+        A new ``timeout`` counts from now; ``timeout=None`` removes it.
+        Returns ``eid``.
+
+        Raises:
+            NotRegisteredError: no live event has id ``eid``.
+            ValueError, TypeError: a bad timeout, or a timeout for a timer.
+        """
+        ev = self._get(eid)
+        if timeout is not _UNSET:
+            if ev._type == _TIMER:
+                if timeout is not None:
+                    raise ValueError(f"a timer takes no timeout (got {timeout!r}): its source is when it fires")
+            elif timeout is None:
+                ev._interval = None
+                ev.deadline = None
+                self._unarm(ev)
+            else:
+                timeout = _seconds(timeout, "timeout")
+                ev._interval = timeout
+                self._unarm(ev)
+                self._push(ev, monotonic() + timeout)
+        if context is not _UNSET:
+            ev.context = context
+        return eid
+
+    def trigger(self, eid: int) -> int:
+        """Trigger a virtual event; it is delivered by the next collection.
+
+        Triggering an event already triggered but not yet delivered does
+        nothing: it is delivered once.  Thread-safe: from another thread it
+        also wakes a blocking iteration.  Returns ``eid``.
+
+        Raises:
+            NotRegisteredError: no live event has id ``eid``.
+            ValueError: the event is not a virtual one.
+        """
+        ev = self._get(eid)
+        if ev._type != _VIRTUAL:
+            raise ValueError(f"event {eid} is a {ev.kind!r} event; only virtual events ('v', 'V') can be triggered")
+        if ev._why is None:
+            ev._why = REASON_TRIGGERED
+            self._pending.append(ev)
+            if self._waiting:
+                self._waker.wake()
+        return eid
+
+    def once(self, context=None) -> int:
+        """Add an immediate one-shot event (a triggered ``'v'``); return its id.
+
+        Thread-safe: from another thread it also wakes a blocking iteration.
+
+        Raises:
+            ClosedResourceError: the set is closed.
+        """
+        if self._closed:
+            raise ClosedResourceError("the event set is closed")
+        ev = Event(next(self._ids), VIRTUAL, None, context, _VIRTUAL, False)
+        ev._why = REASON_TRIGGERED
+        self._events[ev.id] = ev
+        # Discussion: append before reading _waiting, while the loop sets
+        # _waiting before it looks at the queue -- so either it sees our event
+        # or we see it waiting and wake it.
+        self._pending.append(ev)
+        if self._waiting:
+            self._waker.wake()
+        return ev.id
+
+    def _get(self, eid) -> Event:
+        ev = self._events.get(eid)
+        if ev is None:
+            if isinstance(eid, bool) or not isinstance(eid, int):
+                raise TypeError(f"an event id is an int, not {eid!r}")
+            raise NotRegisteredError(f"no event with id {eid} in this set")
+        return ev
+
+    # -- removing events ---------------------------------------------------------
+
+    def delete(self, eid: int) -> int | None:
+        """Delete an event (also a pending one); return ``eid``, or None if it is already gone.
+
+        Raises:
+            TypeError: ``eid`` is not an int.
+        """
+        ev = self._events.get(eid)
+        if ev is None:
+            if isinstance(eid, bool) or not isinstance(eid, int):
+                raise TypeError(f"an event id is an int, not {eid!r}")
+            return None
+        self._discard(ev)
+        return eid
+
+    def _discard(self, ev: Event) -> None:
+        """Forget ``ev`` everywhere: id table, fd tables, pool, heap, signal routing."""
+        del self._events[ev.id]
+        ev._live = False
+        ev._why = None
+        if ev._entry is not None:
+            self._unarm(ev)
+        code = ev._type
+        if code == _READ:
+            fd = ev._fd
+            del self._readers[fd]
+            if fd in self._writers:
+                self._pool.modify(fd, WRITABLE)
+            else:
+                self._pool.remove(fd)
+        elif code == _WRITE:
+            fd = ev._fd
+            del self._writers[fd]
+            if fd in self._readers:
+                self._pool.modify(fd, READABLE)
+            else:
+                self._pool.remove(fd)
+        elif code == _SIGNAL:
+            from . import _signals
+
+            del self._signals[ev._fd]
+            _signals.unlisten(ev._fd, self)
+
+    def forget_fd(self, fd) -> list:
+        """Delete every event on ``fd`` and drop it from the pool now; return the deleted events.
+
+        Call it before closing an fd that may still be in the set, so that
+        no registration outlives the file (and the owners of the returned
+        events can be told).  Returns ``[]`` when ``fd`` had no events.
+
+        Raises:
+            ValueError: ``fd`` is negative or not a file object.
+        """
+        fd = _fileno(fd)
+        removed = []
+        for table in (self._readers, self._writers):
+            ev = table.get(fd)
+            if ev is not None:
+                self._discard(ev)
+                removed.append(ev)
+        return removed
+
+    def clear(self) -> None:
+        """Delete every event, pending ones too.  Safe inside the loop.
+
+        A running blocking iteration carries on with events added later; a
+        running non-blocking one ends (a new collection is needed first).
+        """
+        for ev in list(self._events.values()):
+            self._discard(ev)
+        self._batch.clear()
+        self._heap.clear()
+        self._stale = 0
+
+    def stop(self) -> None:
+        """End the running iteration at its next step; pending events stay for the next one.
+
+        Thread-safe: from another thread it also wakes a blocking iteration.
+        """
+        self._epoch += 1
+        if self._waiting:
+            self._waker.wake()
+
+    def wakeup(self) -> None:
+        """Make a blocking wait in another thread return now.  Thread-safe; a no-op once closed."""
+        self._waker.wake()
+
+    def close(self) -> None:
+        """Delete every event (restoring signal handlers), close the pool and the wake-up channel.
+
+        Idempotent.  The fds of ``'r'``/``'w'`` events are not closed.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.clear()
+        finally:
+            self._pool.close()
+            self._waker.close()
+
+    # -- timers ------------------------------------------------------------------
+
+    def _push(self, ev: Event, deadline: float) -> None:
+        entry = (deadline, next(self._seq), ev)
+        ev._entry = entry
+        ev.deadline = deadline
+        heappush(self._heap, entry)
+
+    def _unarm(self, ev: Event) -> None:
+        if ev._entry is not None:
+            ev._entry = None
+            self._stale += 1
+            if self._stale >= _COMPACT_MIN and self._stale * 2 > len(self._heap):
+                heap = self._heap
+                heap[:] = [entry for entry in heap if entry[2]._entry is entry]
+                heapify(heap)
+                self._stale = 0
+
+    # -- iteration -----------------------------------------------------------------
+
+    def __call__(self, block=None):
+        """An iterator over the events that fire, destructive as in LuaEvents.
+
+        ``block``: ``True`` -- block, and keep collecting until ``stop()`` or
+        until the set is empty; ``False`` -- one collection that never blocks;
+        a number ``n`` -- one collection that blocks up to ``n`` seconds
+        (``math.inf``: as long as it takes); ``None`` (default) -- keep
+        collecting, blocking, while a timer or timeout is pending, then one
+        last collection that does not block.  A collection never blocks
+        while an event waits to be delivered, and never past the next timer.
+
+        One-shot events are deleted as they are yielded.  Any method may be
+        called from the loop body; events triggered there are delivered by
+        the next collection, never the one in progress.
+
+        Raises:
+            ValueError, TypeError: a bad ``block``.
+            ClosedResourceError: the set is closed.
+        """
+        if block is not True and block is not False and block is not None:
+            if isinstance(block, bool) or not isinstance(block, (int, float)) or not block >= 0:
+                raise ValueError(f"block must be True, False, None or seconds >= 0, not {block!r}")
+        if self._closed:
+            raise ClosedResourceError("the event set is closed")
+        return self._iterate(block)
+
+    def _iterate(self, block):
+        epoch = self._epoch
+        batch = self._batch
+        popleft = batch.popleft
+        events = self._events
+        heap = self._heap
+        collected = False  # one-collection modes end after their collection
+        final = False  # block=None: the last, non-blocking collection is done
+        delivered = False
+        while True:
+            while batch:
+                if self._epoch != epoch:
+                    return
+                ev = popleft()
+                why = ev._why
+                if why is None or not ev._live:
+                    continue  # deleted after it was collected
+                ev._why = None
+                ev.reason = why
+                if not ev._persist:
+                    self._discard(ev)
+                elif ev._interval is not None and ev._type != _TIMER:
+                    self._unarm(ev)  # a persistent event's timeout re-arms when it fires
+                    self._push(ev, monotonic() + ev._interval)
+                delivered = True
+                yield ev
+            if self._epoch != epoch or not events or self._closed:
+                return
+            if block is True:
+                wait = None
+            elif block is None:
+                if len(heap) > self._stale:
+                    wait = None  # bounded by the timer heap
+                elif final:
+                    return
+                else:
+                    wait = 0.0
+                    final = True
+            elif collected:
+                return
+            elif delivered or block == 0:
+                wait = 0.0
+            else:
+                wait = None if block == math.inf else block
+            collected = True
+            self._collect(wait)
+
+    def _collect(self, wait) -> None:
+        """Wait for the pool (up to ``wait`` seconds, None: until the next timer) and queue what fired."""
+        batch = self._batch
+        pending = self._pending
+        heap = self._heap
+        self._waiting = True  # before looking at the queues -- see once()
+        if pending or self._arrived:
+            wait = 0.0
+        elif heap and wait != 0.0:
+            while heap:
+                top = heap[0]
+                if top[2]._entry is top:
+                    delay = top[0] - monotonic()
+                    if wait is None or delay < wait:
+                        wait = delay if delay > 0.0 else 0.0
+                    break
+                heappop(heap)  # stale entries must not cut the wait short
+                self._stale -= 1
+        try:
+            ready = self._pool.cycle(wait)
+        finally:
+            self._waiting = False
+
+        for _ in range(len(pending)):
+            ev = pending.popleft()
+            if ev._live:
+                batch.append(ev)  # _why was set when it was triggered
+
+        if ready:
+            readers = self._readers
+            writers = self._writers
+            for fd, flags in ready:
+                if flags & _RMASK:
+                    ev = readers.get(fd)
+                    if ev is not None:
+                        if ev._why is None:
+                            ev._why = REASON_READ
+                            batch.append(ev)
+                    elif fd == self._wake_fd:
+                        self._waker.drain()
+                if flags & _WMASK:
+                    ev = writers.get(fd)
+                    if ev is not None and ev._why is None:
+                        ev._why = REASON_WRITE
+                        batch.append(ev)
+
+        arrived = self._arrived
+        if arrived:
+            signals = self._signals
+            for _ in range(len(arrived)):
+                ev = signals.get(arrived.popleft())
+                if ev is not None and ev._why is None:
+                    ev._why = REASON_SIGNAL
+                    batch.append(ev)
+
+        if heap:
+            now = monotonic()
+            while heap and heap[0][0] <= now:
+                entry = heappop(heap)
+                ev = entry[2]
+                if ev._entry is not entry:
+                    self._stale -= 1
+                    continue
+                ev._entry = None
+                if ev._persist and ev._type == _TIMER:
+                    # No drift: the next deadline counts from the last one, not
+                    # from now; periods already past are reported, not replayed.
+                    deadline, period = entry[0], ev._interval
+                    after = deadline + period
+                    missed = 0
+                    if after <= now:
+                        missed = int((now - deadline) // period)
+                        after = deadline + (missed + 1) * period
+                    self._push(ev, after)
+                    if ev._why is None:
+                        ev.missed = missed
+                        ev._why = REASON_TIMEOUT
+                        batch.append(ev)
+                    else:  # its last firing is still undelivered (a stopped loop)
+                        ev.missed += missed + 1
+                elif ev._why is None:
+                    ev._why = REASON_TIMEOUT
+                    batch.append(ev)
+
+    def _signal_arrived(self, signum: int) -> None:
+        """Called by poorio's signal handler, in the main thread, for a signal this set listens to."""
+        self._arrived.append(signum)
+        self._waker.wake()
+
+    # -- introspection ---------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def __contains__(self, eid) -> bool:
+        return eid in self._events
+
+    def __bool__(self) -> bool:
+        return True  # a set with no events is still a set (len() would say False)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def backend(self) -> str:
+        return self._pool.backend
+
+    def statistics(self) -> EventStatistics:
+        """A frozen snapshot: backend, capacity, events held, fds watched, timers armed, events queued, signals."""
+        pending = sum(1 for ev in self._batch if ev._live and ev._why is not None)
+        pending += sum(1 for ev in tuple(self._pending) if ev._live)
+        fds = 0 if self._closed else len(self._pool) - 1
+        return EventStatistics(
+            self._pool.backend,
+            self.capacity,
+            len(self._events),
+            fds,
+            len(self._heap) - self._stale,
+            pending,
+            len(self._signals),
+        )
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        if self._closed:
+            return f"<EventSet {self._pool.backend} closed>"
+        stats = self.statistics()
+        return (
+            f"<EventSet {stats.backend} events={stats.events} fds={stats.fds}/{self.capacity} "
+            f"timers={stats.timers} pending={stats.pending} signals={stats.signals}>"
+        )
