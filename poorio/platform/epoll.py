@@ -58,9 +58,24 @@ EPOLL_CLOEXEC = getattr(os, "O_CLOEXEC", 0o2000000)
 assert (EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP) == (READABLE, WRITABLE, ERROR, HANGUP)
 _MASK = READABLE | WRITABLE | ERROR | HANGUP
 
+
+
+def _packed_for(multiarch: str) -> bool:
+    """Whether ``struct epoll_event`` is packed for this target triplet.
+
+    glibc's x86 ``bits/epoll.h`` defines ``__EPOLL_PACKED`` as
+    ``__attribute__((packed))`` for every x86 target (i386, x86_64, and x32,
+    whose triplet is ``x86_64-linux-gnux32``); the kernel's
+    ``uapi/linux/eventpoll.h`` packs for ``__x86_64__``, and on i386 a
+    ``uint64_t`` is 4-aligned anyway.  Every other ``sys/epoll.h`` leaves
+    ``__EPOLL_PACKED`` empty.
+    """
+    return multiarch.startswith(("x86_64-", "i386-", "i486-", "i586-", "i686-"))
+
+
 # The one place the layout is chosen -- from the interpreter's own target
 # triplet (see _libc.MULTIARCH), never from platform.machine().
-PACKED = MULTIARCH.startswith(("x86_64", "i386", "i486", "i586", "i686"))
+PACKED = _packed_for(MULTIARCH)
 
 if PACKED:
     EVENT_FORMAT = "=IQ"  # uint32 events; uint64 data -- no padding: 12 bytes
@@ -73,12 +88,15 @@ if PACKED:
         _fields_ = [("events", ctypes.c_uint32), ("data", ctypes.c_uint64)]
 
 else:
-    EVENT_FORMAT = "=I4xQ"  # uint32 events; 4 bytes padding; uint64 data: 16 bytes
 
     class epoll_event(ctypes.Structure):  # type: ignore[no-redef]
-        """``struct epoll_event`` naturally aligned: 16 bytes."""
+        """``struct epoll_event`` naturally aligned: 16 bytes on every 64-bit ABI and 32-bit ARM."""
 
         _fields_ = [("events", ctypes.c_uint32), ("data", ctypes.c_uint64)]
+
+    # uint32 events; padding up to data's alignment, as the C compiler (and so
+    # ctypes) lays it out: 4 bytes on every ABI poorio knows; uint64 data.
+    EVENT_FORMAT = f"=I{epoll_event.data.offset - 4}xQ"
 
 
 _EVENT = struct.Struct(EVENT_FORMAT)
