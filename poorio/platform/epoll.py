@@ -59,7 +59,6 @@ assert (EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP) == (READABLE, WRITABLE, ERROR, HA
 _MASK = READABLE | WRITABLE | ERROR | HANGUP
 
 
-
 def _packed_for(multiarch: str) -> bool:
     """Whether ``struct epoll_event`` is packed for this target triplet.
 
