@@ -10,6 +10,8 @@ that a stray ``except Exception:`` cannot swallow it; everything else derives
 from ``PoorioError``, an ``Exception``.
 """
 
+import builtins
+
 __all__ = [
     "PoorioError",
     "PoolFullError",
@@ -24,6 +26,8 @@ __all__ = [
     "LimitOverrunError",
     "IncompleteReadError",
     "Cancelled",
+    "BaseExceptionGroup",
+    "ExceptionGroup",
 ]
 
 
@@ -95,3 +99,76 @@ class Cancelled(BaseException):
     Do not swallow it: clean up and let it propagate, so the cancel scope or
     fiber that asked for the cancellation can see it arrive.
     """
+
+
+# Several errors at once -- a Group whose children failed.  Python 3.11+ has
+# these built in (and ``except*``); on 3.9/3.10 (and PyPy 3.9) poorio defines
+# a small equivalent with the same constructor and the same ``message``,
+# ``exceptions``, ``subgroup``, ``split`` and ``derive``: catch
+# ``poorio.ExceptionGroup`` and look at ``.exceptions``.
+try:
+    BaseExceptionGroup = builtins.BaseExceptionGroup
+    ExceptionGroup = builtins.ExceptionGroup
+except AttributeError:  # Python < 3.11
+
+    class BaseExceptionGroup(BaseException):
+        """Several exceptions raised together (fallback for Python < 3.11)."""
+
+        def __new__(cls, message, exceptions):
+            exceptions = tuple(exceptions)
+            if not exceptions:
+                raise ValueError("an exception group needs at least one exception")
+            if cls is BaseExceptionGroup and all(isinstance(e, Exception) for e in exceptions):
+                cls = ExceptionGroup
+            self = super().__new__(cls, message, exceptions)
+            self.message = message
+            self.exceptions = exceptions
+            return self
+
+        def __init__(self, message, exceptions):
+            super().__init__(message, tuple(exceptions))
+
+        def __str__(self) -> str:
+            n = len(self.exceptions)
+            return f"{self.message} ({n} sub-exception{'s' if n != 1 else ''})"
+
+        def derive(self, exceptions):
+            return BaseExceptionGroup(self.message, exceptions)
+
+        def subgroup(self, condition):
+            """The group of the leaves matching ``condition`` (a type, tuple or predicate), or None."""
+            return self.split(condition)[0]
+
+        def split(self, condition):
+            """``(matching, rest)``: two groups (or None) partitioning the leaves."""
+            if isinstance(condition, type) or isinstance(condition, tuple):
+                types = condition
+                condition = lambda e: isinstance(e, types)  # noqa: E731
+            if condition(self):
+                return self, None
+            match, rest = [], []
+            for exc in self.exceptions:
+                if isinstance(exc, BaseExceptionGroup):
+                    m, r = exc.split(condition)
+                    if m is not None:
+                        match.append(m)
+                    if r is not None:
+                        rest.append(r)
+                elif condition(exc):
+                    match.append(exc)
+                else:
+                    rest.append(exc)
+            return (
+                self.derive(match) if match else None,
+                self.derive(rest) if rest else None,
+            )
+
+    class ExceptionGroup(BaseExceptionGroup, Exception):
+        """Several ``Exception``s raised together (fallback for Python < 3.11)."""
+
+        def __new__(cls, message, exceptions):
+            exceptions = tuple(exceptions)
+            for exc in exceptions:
+                if not isinstance(exc, Exception):
+                    raise TypeError(f"ExceptionGroup cannot wrap {exc!r}; use BaseExceptionGroup")
+            return super().__new__(cls, message, exceptions)

@@ -1,0 +1,120 @@
+"""Groups: structured concurrency, where no child fiber outlives the block that spawned it.
+
+::
+
+    async with poorio.Group() as g:
+        g.spawn(fetch, url1)
+        g.spawn(fetch, url2)
+    # both have finished here
+
+Leaving the ``async with`` block waits for every child.  When a child fails,
+the group cancels the others (and the block's own code, if it is still
+running), waits for them, and raises an ``ExceptionGroup`` of the failures --
+on Python 3.9/3.10 poorio's equivalent class of the same name
+(``poorio.errors.ExceptionGroup``).  Cancelled children are not failures.
+When only the block itself raises, the children are cancelled and that
+exception propagates unchanged.
+
+Each group has a ``cancel_scope``: ``g.cancel_scope.cancel()`` stops the
+block and every child, quietly.  Cancelling a scope around the group does
+the same, and the ``Cancelled`` then reaches that scope.
+"""
+
+from __future__ import annotations
+
+from .cancel import CancelScope
+from .errors import BaseExceptionGroup, Cancelled
+from .traps import current_scheduler, suspend
+
+__all__ = ["Group"]
+
+
+class Group:
+    """A set of child fibers that all finish before the ``async with`` block is left."""
+
+    __slots__ = ("cancel_scope", "_sched", "_children", "_errors", "_waiter", "_open")
+
+    def __init__(self) -> None:
+        self.cancel_scope = CancelScope()
+        self._sched = None
+        self._children = set()  # the fibers still running
+        self._errors = []  # the children's failures, in the order they happened
+        self._waiter = None  # the parent's Suspension while it waits at the block's end
+        self._open = False
+
+    async def __aenter__(self) -> Group:
+        """Open the group in the current fiber.
+
+        Raises:
+            RuntimeError: not in a poorio fiber, or the group was used before.
+        """
+        if self._sched is not None:
+            raise RuntimeError("a Group can be used only once")
+        self._sched = current_scheduler()
+        self.cancel_scope.__enter__()
+        self._open = True
+        return self
+
+    def spawn(self, fn, *args, name: str | None = None):
+        """Start ``fn(*args)`` as a child fiber of this group; returns its ``Fiber``.
+
+        Raises:
+            RuntimeError: the group is not open (before ``async with`` or after it).
+        """
+        if not self._open:
+            raise RuntimeError("spawn into a Group only inside its async with block")
+        fiber = self._sched.spawn(fn, *args, name=name, parent=self.cancel_scope, group=self)
+        self._children.add(fiber)
+        return fiber
+
+    def _child_done(self, fiber) -> None:
+        """A child finished (the scheduler calls this)."""
+        self._children.discard(fiber)
+        fiber._observed = True
+        error = fiber._error
+        if error is not None and not isinstance(error, Cancelled):
+            self._errors.append(error)
+            self.cancel_scope.cancel()
+        if not self._children and self._waiter is not None:
+            self._waiter.complete()
+
+    def _set_waiter(self, susp) -> None:
+        if self._children:
+            self._waiter = susp
+        else:
+            susp.complete()
+
+    async def __aexit__(self, etype, exc, tb) -> bool:
+        if exc is not None and not isinstance(exc, Cancelled):
+            self.cancel_scope.cancel()  # the block failed: its children must stop
+        cancelled = None
+        abortable = True
+        while self._children:
+            try:
+                await suspend(self._set_waiter, self, abortable)
+            except Cancelled as stop:
+                # Cancellation reaches the children through the scope tree;
+                # keep waiting for them, but no longer abortably.
+                cancelled = stop
+                abortable = False
+            finally:
+                self._waiter = None
+        self._open = False
+        pending = exc if exc is not None else cancelled
+        if self._errors:
+            self.cancel_scope.__exit__(None, None, None)
+            failures = self._errors
+            if pending is not None and not isinstance(pending, Cancelled):
+                failures = [pending, *failures]
+            raise BaseExceptionGroup("errors in poorio.Group children", failures)
+        if pending is None:
+            self.cancel_scope.__exit__(None, None, None)
+            return False
+        if self.cancel_scope.__exit__(type(pending), pending, pending.__traceback__):
+            return True
+        if pending is exc:
+            return False
+        raise pending
+
+    def __repr__(self) -> str:
+        return f"<Group of {len(self._children)} running, {len(self._errors)} failed>"
