@@ -1,0 +1,104 @@
+"""``python -m benchmarks``: run the suite, list its cases, or make the peers' virtual environments.
+
+    python -m benchmarks setup            # .venv-bench-cpython (uvloop, trio), .venv-bench-pypy (trio)
+    python -m benchmarks run --quick      # a few minutes; writes benchmarks/RESULTS.md and results.svg
+    python -m benchmarks run              # the full run
+    python -m benchmarks list             # every case and implementation
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from . import harness, report
+from .cases import CASES
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def cmd_run(args) -> int:
+    cases = harness.select_cases(args.only)
+    interps = harness.default_interpreters(args.cpython, args.pypy, args.no_pypy)
+    if not interps:
+        _say("no interpreter to run on")
+        return 1
+    reps = args.reps or (3 if args.quick else 5)
+    mode = "quick" if args.quick else "full"
+    _say(f"poorio benchmarks: {mode} mode, {reps} interleaved repetitions, {len(cases)} cases")
+    run = harness.run_all(cases, interps, reps, args.quick, args.impl, _say)
+    summary = harness.summarise(cases, run)
+    meta = {
+        "date": report.now(),
+        "command": "python -m benchmarks " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "mode": mode,
+        "reps": reps,
+        "commit": report.git_commit(),
+    }
+    out_dir = Path(args.out) if args.out else harness.BENCH
+    md, image = report.write(cases, summary, run, meta, out_dir)
+    raw = (out_dir / "out") if args.out is None else out_dir
+    raw.mkdir(parents=True, exist_ok=True)
+    (raw / "results.json").write_text(json.dumps({"meta": meta, "run": run}, indent=1))
+    _say(f"wrote {md} and {image} ({run['seconds'] / 60:.1f} min)")
+    failed = [r for r in run["results"] if "error" in r]
+    if failed:
+        _say(f"{len(failed)} measurement(s) failed: see the Failures section of {md.name}")
+    return 0
+
+
+def cmd_list(args) -> int:
+    for case in CASES:
+        _say(f"{case.id:<18} {case.title}")
+        for impl in case.impls:
+            needs = ", ".join(impl.requires) or "nothing extra"
+            _say(f"    {impl.id:<22} on {'/'.join(impl.interps):<14} needs {needs}")
+    return 0
+
+
+def cmd_setup(args) -> int:
+    """Make the peers' virtual environments beside the checkout (ignored by git)."""
+    root = harness.ROOT
+    plans = [("cpython", args.cpython or sys.executable, ["trio", "uvloop"])]
+    pypy = args.pypy or shutil.which("pypy3")
+    if pypy and not args.no_pypy:
+        plans.append(("pypy", pypy, ["trio"]))
+    for name, python, packages in plans:
+        venv = root / f".venv-bench-{name}"
+        _say(f"{name}: {venv} ({', '.join(packages)})")
+        if subprocess.run([python, "-m", "venv", str(venv)]).returncode != 0:
+            _say(f"could not make {venv}; skipping {name}")
+            continue
+        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", *packages]
+        if subprocess.run(pip).returncode != 0:
+            _say(f"pip could not install {packages} for {name}: the runner will skip those peers")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the suite and write RESULTS.md + results.svg")
+    run.add_argument("--quick", action="store_true", help="shorter runs, 3 repetitions: a few minutes")
+    run.add_argument("--reps", type=int, help="repetitions (default 3 quick, 5 full)")
+    run.add_argument("--only", nargs="+", help="case ids, id prefixes or scenarios (echo, pool, scheduler, ...)")
+    run.add_argument("--impl", nargs="+", help="only implementations whose id contains one of these")
+    run.add_argument("--out", help="directory for RESULTS.md, results.svg, results.json (default benchmarks/)")
+    for p in (run, sub.add_parser("setup", help="make .venv-bench-cpython and .venv-bench-pypy with the peers")):
+        p.add_argument("--cpython", help="CPython interpreter (default: .venv-bench-cpython, then this one)")
+        p.add_argument("--pypy", help="PyPy interpreter (default: .venv-bench-pypy, then pypy3 on PATH)")
+        p.add_argument("--no-pypy", action="store_true", help="CPython only")
+    sub.add_parser("list", help="list the cases and implementations")
+    args = parser.parse_args(argv)
+    return {"run": cmd_run, "list": cmd_list, "setup": cmd_setup}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

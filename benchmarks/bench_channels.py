@@ -1,0 +1,81 @@
+"""Channel ping-pong: round trips per second between two tasks, per implementation.
+
+Runs inside a worker subprocess.  Two tasks bounce one message back and
+forth over two channels, n round trips: asyncio.Queue (on asyncio's loop,
+uvloop's and poorio.aio's), trio memory channels (unbuffered, trio's usual
+choice) and poorio's ``Channel`` (rendezvous) and ``Queue``.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .bench_sched import _runner
+
+
+def _asyncio_main():
+    import asyncio
+
+    async def main(n):
+        ping, pong = asyncio.Queue(), asyncio.Queue()
+
+        async def echo():
+            get, put = ping.get, pong.put_nowait
+            for _ in range(n):
+                put(await get())
+
+        task = asyncio.get_running_loop().create_task(echo())
+        t0 = time.perf_counter()
+        put, get = ping.put_nowait, pong.get
+        for i in range(n):
+            put(i)
+            await get()
+        elapsed = time.perf_counter() - t0
+        await task
+        return elapsed
+
+    return main
+
+
+def _trio_main():
+    import trio
+
+    async def main(n):
+        ping_send, ping_recv = trio.open_memory_channel(0)
+        pong_send, pong_recv = trio.open_memory_channel(0)
+
+        async def echo():
+            get, put = ping_recv.receive, pong_send.send
+            for _ in range(n):
+                await put(await get())
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(echo)
+            t0 = time.perf_counter()
+            put, get = ping_send.send, pong_recv.receive
+            for i in range(n):
+                await put(i)
+                await get()
+            elapsed = time.perf_counter() - t0
+        return elapsed
+
+    return main
+
+
+def _main(impl: str):
+    if impl == "trio":
+        return "trio", _trio_main()
+    if impl in ("poorio-channel", "poorio-queue"):
+        from .bench_poorio import channel_pingpong_main
+
+        return "poorio", channel_pingpong_main(impl[len("poorio-"):])
+    return impl, _asyncio_main()
+
+
+def pingpong(impl: str, n: int) -> dict:
+    """Round trips per second of one message between two tasks."""
+    loop, main = _main(impl)
+    run = _runner(loop)
+    run(main, max(1, n // 10))
+    elapsed = run(main, n)
+    return {"round_trips_per_s": n / elapsed, "seconds": elapsed}

@@ -1,0 +1,254 @@
+"""Turn a run's summary into ``RESULTS.md`` and ``results.svg``.
+
+Ratios are always "times better than asyncio": the implementation's rate
+divided by asyncio's, or asyncio's time (or memory) divided by the
+implementation's -- so above 1.0 is better than asyncio in every table and
+in the plot.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import subprocess
+
+from . import svg
+from .harness import ROOT
+
+SCENARIO_TITLES = {
+    "echo": "1. TCP echo",
+    "pool": "2. Pool cost growth",
+    "scheduler": "3. Scheduler",
+    "channels": "4. Channels",
+    "footprint": "5. Footprint",
+}
+
+
+def machine_facts() -> dict:
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        nproc = str(os.cpu_count())
+    try:
+        with open("/proc/meminfo") as f:
+            mem = f"{int(f.readline().split()[1]) / 2**20:.0f} GiB"
+    except (OSError, ValueError, IndexError):
+        mem = "unknown"
+    return {"nproc": nproc, "cpu": model, "kernel": f"{platform.system()} {platform.release()}", "memory": mem}
+
+
+def git_commit() -> str:
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "poorio"], capture_output=True, text=True, cwd=ROOT)
+    except OSError:
+        return "unknown"
+    commit = head.stdout.strip() or "unknown"
+    return commit + (" (poorio/ has uncommitted changes)" if dirty.stdout.strip() else "")
+
+
+def _fmt(value, spec) -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def _ratio(value) -> str:
+    return "–" if value is None else f"{value:.2f}×"
+
+
+def _row_order(case, rows):
+    """Best headline first; rows without a value last."""
+    key = case.metric.key
+
+    def sort_key(item):
+        stats = item[1]["stats"].get(key)
+        if stats is None:
+            return (1, 0)
+        return (0, -stats[0] if case.metric.better == "higher" else stats[0])
+
+    return sorted(rows.items(), key=sort_key)
+
+
+def _label(impl: str, interp: str) -> str:
+    return impl if interp in ("cpython", "native") else f"{impl} (PyPy)"
+
+
+def markdown(cases, summary, run, meta) -> str:
+    m = machine_facts()
+    out = [
+        "# poorio benchmark results",
+        "",
+        "Written by the suite itself (`benchmarks/`); see `benchmarks/README.md` for how to read it.",
+        "",
+        f"- **Date:** {meta['date']}",
+        f"- **Command:** `{meta['command']}` ({meta['mode']}, {meta['reps']} interleaved repetitions; "
+        f"the run took {run['seconds'] / 60:.1f} min)",
+        f"- **Machine:** {m['nproc']} CPUs (`nproc`), {m['cpu']}, {m['memory']} RAM, {m['kernel']}",
+        f"- **Pinning:** {'server/worker on CPU 0, load generator on CPU 1 (taskset)' if run['pinned'] else 'none (no taskset or < 2 CPUs)'}",
+        f"- **poorio:** commit {meta['commit']}",
+    ]
+    for name, facts in run["interps"].items():
+        peers = ", ".join(f"{k} {v}" for k, v in sorted(facts["packages"].items())) or "no peers installed"
+        out.append(f"- **{name}:** {facts['version']} — {peers}")
+    out += [
+        "",
+        "**Ratios** are *times better than asyncio on CPython* (the case's baseline named in each table): "
+        "a rate divided by asyncio's, or asyncio's time or memory divided by the row's. Above 1.00× beats "
+        "asyncio. \"same interp\" divides by asyncio on the row's own interpreter. Values are medians of the "
+        "repetitions; min–max beside them.",
+        "",
+        "![results](results.svg)",
+        "",
+        "## Headline",
+        "",
+        "| case | poorio (best) | asyncio-family peers | trio |",
+        "|---|---|---|---|",
+    ]
+    for case in cases:
+        rows = summary.get(case.id, {})
+
+        def pick(pred):
+            found = [(row["ratio"], _label(i, it)) for (i, it), row in rows.items() if pred(i) and row.get("ratio")]
+            return ", ".join(f"{lab} {r:.2f}×" for r, lab in sorted(found, reverse=True)) or "–"
+
+        poorio = [(row["ratio"], _label(i, it)) for (i, it), row in rows.items() if i.startswith("poorio") and row.get("ratio")]
+        best = max(poorio) if poorio else None
+        out.append(
+            f"| {case.title} | {f'{best[1]} {best[0]:.2f}×' if best else '–'} | "
+            f"{pick(lambda i: i.startswith(('asyncio', 'uvloop', 'selectors')))} | {pick(lambda i: i == 'trio')} |"
+        )
+    scenario = None
+    for case in cases:
+        if case.scenario != scenario:
+            scenario = case.scenario
+            out += ["", f"## {SCENARIO_TITLES.get(scenario, scenario)}"]
+            if scenario == "pool":
+                out += _pool_pivot(cases, summary)
+        rows = summary.get(case.id, {})
+        metric = case.metric
+        out += [
+            "",
+            f"### {case.title}",
+            "",
+            f"Baseline: `{case.baseline}` on CPython. Headline: {metric.label} "
+            f"({'higher' if metric.better == 'higher' else 'lower'} is better).",
+            "",
+        ]
+        head = ["implementation", "interp", metric.label, "min–max", "vs asyncio", "same interp"]
+        head += [e.label for e in case.extras]
+        out.append("| " + " | ".join(head) + " |")
+        out.append("|" + "---|" * len(head))
+        for (impl, interp), row in _row_order(case, rows):
+            stats = row["stats"].get(metric.key)
+            if stats is None:
+                cells = [impl, interp, "failed", row["errors"][0][:120] if row["errors"] else "–", "–", "–"]
+                cells += ["–"] * len(case.extras)
+            else:
+                med, lo, hi = stats
+                cells = [impl, interp, _fmt(med, metric.fmt), f"{_fmt(lo, metric.fmt)}–{_fmt(hi, metric.fmt)}",
+                         _ratio(row["ratio"]), _ratio(row["ratio_same"])]
+                cells += [_fmt(row["stats"].get(e.key, (None,))[0], e.fmt) for e in case.extras]
+            out.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
+        notes = [f"`{i.id}`: {i.note}" for i in case.impls if i.note and any(k[0] == i.id for k in rows)]
+        if notes:
+            out += ["", "; ".join(notes) + "."]
+    skipped = run["skipped"]
+    if skipped:
+        out += ["", "## Not measured", "",
+                "Implementations skipped because what they need is missing on that interpreter:", ""]
+        seen = set()
+        for s in skipped:
+            key = (s["impl"], s["interp"], s["why"])
+            if key not in seen:
+                seen.add(key)
+                out.append(f"- `{s['impl']}` on {s['interp']}: {s['why']}")
+    failures = [r for r in run["results"] if "error" in r]
+    if failures:
+        out += ["", "## Failures", ""]
+        for r in failures:
+            out.append(f"- {r['case']} / {r['impl']} / {r['interp']} (round {r['round'] + 1}): {r['error'][:300]}")
+    return "\n".join(out) + "\n"
+
+
+def _pool_pivot(cases, summary) -> list:
+    pool_cases = [c for c in cases if c.scenario == "pool"]
+    impls = []
+    for c in pool_cases:
+        for key in summary.get(c.id, {}):
+            if key not in impls:
+                impls.append(key)
+    if not impls:
+        return []
+    sizes = [c.params["fds"] for c in pool_cases]
+    out = ["", "µs per `cycle(1.0)` (median) by number of idle fds; the last column is the growth from the "
+           "smallest to the largest set.", "",
+           "| backend | interp | " + " | ".join(f"{n:,} fds" for n in sizes) + " | growth |",
+           "|---|---|" + "---|" * (len(sizes) + 1)]
+    for impl, interp in impls:
+        vals = []
+        for c in pool_cases:
+            stats = summary.get(c.id, {}).get((impl, interp), {}).get("stats", {}).get("us_per_cycle")
+            vals.append(stats[0] if stats else None)
+        growth = f"{vals[-1] / vals[0]:.1f}×" if vals and vals[0] and vals[-1] else "–"
+        out.append(f"| {impl} | {interp} | " + " | ".join(_fmt(v, ".2f") for v in vals) + f" | {growth} |")
+    return out
+
+
+def plot(cases, summary, meta) -> str:
+    panels = []
+    pool_series = {}
+    for case in cases:
+        rows = summary.get(case.id, {})
+        if case.scenario == "pool":
+            for (impl, interp), row in rows.items():
+                stats = row["stats"].get("us_per_cycle")
+                if stats:
+                    pool_series.setdefault(_label(impl, interp), []).append((case.params["fds"], stats[0]))
+            continue
+        bars = []
+        key = case.metric.key
+        for (impl, interp), row in _row_order(case, rows):
+            stats = row["stats"].get(key)
+            if not stats:
+                continue
+            base = row["ratio"]
+            if base is None:
+                bars.append((_label(impl, interp), None, None, None, interp == "pypy"))
+                continue
+            med, lo, hi = stats
+            # whisker: the same ratio computed from the row's min and max
+            if case.metric.better == "higher":
+                rlo, rhi = base * lo / med, base * hi / med
+            else:
+                rlo, rhi = base * med / hi, base * med / lo
+            bars.append((_label(impl, interp), base, rlo, rhi, interp == "pypy"))
+        if bars:
+            panels.append(svg.BarPanel(f"{case.title} — {case.metric.label}, × asyncio (CPython)", bars))
+    if pool_series:
+        panels.append(svg.LinePanel(
+            "Pool cycle time with one active fd vs idle fds registered",
+            sorted(pool_series.items()), "idle fds registered (log)", "µs per cycle (log)",
+        ))
+    subtitle = f"{meta['date']} · {meta['command']} · bars: times better than asyncio on CPython (log scale; right of 1× is better), whiskers min–max"
+    return svg.render("poorio benchmarks", subtitle, panels)
+
+
+def write(cases, summary, run, meta, out_dir) -> tuple:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md, image = out_dir / "RESULTS.md", out_dir / "results.svg"
+    md.write_text(markdown(cases, summary, run, meta), encoding="utf-8")
+    image.write_text(plot(cases, summary, meta), encoding="utf-8")
+    return md, image
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
