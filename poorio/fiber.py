@@ -141,8 +141,8 @@ class Suspension:
             for callback in cleanups:
                 try:
                     callback()
-                except Exception:  # a waker's cleanup must not break the loop
-                    self._sched.report("a suspension cleanup failed")
+                except Exception as error:  # a waker's cleanup must not break the loop
+                    self._sched.report(f"a cleanup of {self.fiber!r}'s suspension failed", error)
 
 
 class _Waker:

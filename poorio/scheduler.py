@@ -68,8 +68,8 @@ class _Call:
     def _on_event(self, event) -> None:
         try:
             self.fn(*self.args)
-        except Exception:
-            self.sched.report(f"{self.fn!r}, called from another thread, failed")
+        except Exception as error:
+            self.sched.report(f"{self.fn!r}, called from another thread, failed", error)
 
 
 class Scheduler:
@@ -191,10 +191,11 @@ class Scheduler:
         return "\n".join(f"#{f._id} {f.name}: {f._state()}" for f in self._fibers)
 
     def report(self, message: str, error: BaseException | None = None) -> None:
-        """Log ``error`` (default: the exception being handled) with its traceback."""
+        """Log ``message`` on the ``poorio`` logger, with ``error``'s traceback if given."""
         import logging
 
-        logging.getLogger("poorio").error(message, exc_info=error if error is not None else True)
+        exc_info = (type(error), error, error.__traceback__) if error is not None else None
+        logging.getLogger("poorio").error(message, exc_info=exc_info)
 
     def close(self) -> None:
         """Release the event set and its pool."""
@@ -218,14 +219,12 @@ class Scheduler:
                 steps += self._run_ready()
                 if self._escalate is not None:
                     raise self._escalate
-                if ready:
-                    if steps >= _POLL_EVERY and len(events):
-                        steps = 0
-                        self._poll(False)
-                    continue
-                steps = 0
-                if main is not None and main._done:
-                    break
+                if not ready:
+                    steps = 0  # and check whether the loop is over before blocking
+                elif steps >= _POLL_EVERY and len(events):
+                    steps = 0
+                    self._poll(False)
+                continue
             if len(events):
                 self._poll(math.inf)  # one collection, as long as it takes (bounded by timers)
             else:

@@ -1,0 +1,598 @@
+"""The fiber scheduler: run, spawn, join, sleep, interleavings, error reporting, deadlocks, introspection.
+
+Every case runs on every backend.  Interleavings are recorded in a list and
+compared exactly; timing only ever appears as a generous safety net.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import types
+
+import pytest
+
+from fiber_helpers import assert_clean, backend, hang_guard, run  # noqa: F401 (fixtures)
+from poorio.errors import Cancelled, DeadlockError
+from poorio.fiber import Fiber
+from poorio.scheduler import Scheduler, current, dump, spawn, stats
+from poorio.scheduler import run as poorio_run
+from poorio.traps import checkpoint, sleep, sleep_until, suspend, wait_readable
+
+
+async def _record(log, name, n):
+    for i in range(n):
+        log.append(f"{name}{i}")
+        await sleep(0)
+    return name
+
+
+def test_run_returns_main_result(backend):
+    async def main(a, b):
+        return a + b
+
+    assert run(main, 2, 3, backend=backend) == 5
+
+
+def test_run_reraises_main_error(backend):
+    class Boom(Exception):
+        pass
+
+    async def main():
+        await sleep(0)
+        raise Boom("main failed")
+
+    with pytest.raises(Boom, match="main failed"):
+        run(main, backend=backend)
+
+
+def test_poorio_run_with_backend_and_capacity(backend):
+    async def main():
+        return stats().backend
+
+    assert poorio_run(main, backend=backend, capacity=8) == backend
+
+
+def test_sleep_zero_round_robin_exact_interleaving(backend):
+    log = []
+
+    async def main():
+        a = spawn(_record, log, "a", 3)
+        b = spawn(_record, log, "b", 3)
+        log.append("main")
+        return [await a.join(), await b.join()]
+
+    assert run(main, backend=backend) == ["a", "b"]
+    assert log == ["main", "a0", "b0", "a1", "b1", "a2", "b2"]
+
+
+def test_spawn_does_not_run_the_child_until_the_parent_yields(backend):
+    log = []
+
+    async def child():
+        log.append("child")
+
+    async def main():
+        f = spawn(child)
+        log.append("spawned")
+        assert not f.done()
+        await checkpoint()
+        log.append("after checkpoint")
+        assert f.done()
+
+    run(main, backend=backend)
+    assert log == ["spawned", "child", "after checkpoint"]
+
+
+def test_join_waits_and_returns_result(backend):
+    log = []
+
+    async def child():
+        await sleep(0.01)
+        log.append("child done")
+        return 42
+
+    async def main():
+        f = spawn(child)
+        value = await f.join()
+        log.append("joined")
+        assert await f.join() == 42  # joining a finished fiber returns at once
+        return value
+
+    assert run(main, backend=backend) == 42
+    assert log == ["child done", "joined"]
+
+
+def test_join_reraises_the_fibers_own_exception(backend):
+    class Boom(Exception):
+        pass
+
+    async def child():
+        await sleep(0)
+        raise Boom("child failed")
+
+    async def main():
+        f = spawn(child)
+        with pytest.raises(Boom, match="child failed") as info:
+            await f.join()
+        assert f.exception() is info.value
+        with pytest.raises(Boom):
+            f.result()
+
+    run(main, backend=backend)
+
+
+def test_many_joiners_all_wake_in_order(backend):
+    log = []
+
+    async def child():
+        await sleep(0.005)
+        return "x"
+
+    async def joiner(f, name):
+        log.append(f"{name} {await f.join()}")
+
+    async def main():
+        f = spawn(child)
+        js = [spawn(joiner, f, n) for n in "pqr"]
+        for j in js:
+            await j.join()
+
+    run(main, backend=backend)
+    assert log == ["p x", "q x", "r x"]
+
+
+def test_join_self_is_an_error(backend):
+    async def main():
+        with pytest.raises(RuntimeError, match="itself"):
+            await current().join()
+
+    run(main, backend=backend)
+
+
+def test_result_before_done_is_an_error(backend):
+    async def main():
+        f = spawn(sleep, 0)
+        with pytest.raises(RuntimeError, match="not finished"):
+            f.result()
+        with pytest.raises(RuntimeError, match="not finished"):
+            f.exception()
+        await f.join()
+
+    run(main, backend=backend)
+
+
+def test_current_name_and_repr(backend):
+    async def worker():
+        return current()
+
+    async def main():
+        me = current()
+        assert isinstance(me, Fiber)
+        assert me.name == "test_current_name_and_repr.<locals>.main"
+        named = spawn(worker, name="the-worker")
+        anonymous = spawn(worker)
+        assert "the-worker" in repr(named) and "ready" in repr(named)
+        assert "running" in repr(me)
+        assert await named.join() is named
+        assert anonymous.name.endswith("worker")
+        await anonymous.join()
+        assert "finished" in repr(named)
+
+    run(main, backend=backend)
+
+
+def test_current_outside_a_fiber_is_an_error():
+    with pytest.raises(RuntimeError, match="no poorio scheduler"):
+        current()
+    with pytest.raises(RuntimeError):
+        spawn(sleep, 0)
+
+
+def test_spawn_needs_an_async_function(backend):
+    def plain():
+        return 1
+
+    async def main():
+        with pytest.raises(TypeError, match="async function"):
+            spawn(plain)
+
+    run(main, backend=backend)
+
+
+def test_run_cannot_nest(backend):
+    async def main():
+        async def inner():
+            pass
+
+        with pytest.raises(RuntimeError, match="inside a running scheduler"):
+            poorio_run(inner)
+
+    run(main, backend=backend)
+
+
+def test_awaiting_a_foreign_awaitable_raises_type_error_in_the_fiber(backend):
+    @types.coroutine
+    def foreign():
+        yield "not a poorio trap"
+
+    async def main():
+        with pytest.raises(TypeError, match="not a poorio trap"):
+            await foreign()
+        return "survived"
+
+    assert run(main, backend=backend) == "survived"
+
+
+def test_sleeps_wake_in_deadline_order(backend):
+    log = []
+
+    async def sleeper(n):
+        await sleep(n / 200)
+        log.append(n)
+
+    async def main():
+        fibers = [spawn(sleeper, n) for n in (5, 1, 4, 2, 3, 0)]
+        for f in fibers:
+            await f.join()
+
+    run(main, backend=backend)
+    assert log == [0, 1, 2, 3, 4, 5]
+
+
+def test_sleep_lasts_at_least_as_long_as_asked(backend):
+    async def main():
+        start = time.monotonic()
+        await sleep(0.03)
+        assert time.monotonic() - start >= 0.03
+        deadline = time.monotonic() + 0.02
+        await sleep_until(deadline)
+        assert time.monotonic() >= deadline
+        await sleep_until(deadline - 10)  # a past deadline does not wait
+
+    run(main, backend=backend)
+
+
+def test_sleep_rejects_negative_durations(backend):
+    async def main():
+        with pytest.raises(ValueError):
+            await sleep(-1)
+        with pytest.raises(TypeError):
+            await sleep_until("soon")
+
+    run(main, backend=backend)
+
+
+def test_sleep_zero_never_touches_the_event_set(backend):
+    async def spinner(n):
+        for _ in range(n):
+            await sleep(0)
+
+    async def main():
+        events = current()._sched._events
+        calls = []
+        original = events.add
+        events.add = lambda *a, **k: calls.append(a) or original(*a, **k)
+        try:
+            fibers = [spawn(spinner, 100) for _ in range(3)]
+            for f in fibers:
+                await f.join()
+        finally:
+            del events.add
+        return calls
+
+    assert run(main, backend=backend) == []
+
+
+def test_unjoined_failed_fiber_is_logged_with_traceback(backend, caplog):
+    async def doomed():
+        await sleep(0)
+        raise LookupError("nobody is listening")
+
+    async def main():
+        spawn(doomed, name="doomed-one")
+        for _ in range(3):
+            await sleep(0)
+
+    with caplog.at_level(logging.ERROR, logger="poorio"):
+        run(main, backend=backend)
+    records = [r for r in caplog.records if r.name == "poorio"]
+    assert len(records) == 1
+    record = records[0]
+    assert "doomed-one" in record.getMessage()
+    assert record.exc_info[0] is LookupError
+    assert "raise LookupError" in caplog.text  # the traceback is in the log
+
+
+def test_joined_or_cancelled_fibers_are_not_logged(backend, caplog):
+    async def fails():
+        raise LookupError("seen")
+
+    async def sleeps():
+        await sleep(10)
+
+    async def main():
+        f = spawn(fails)
+        with pytest.raises(LookupError):
+            await f.join()
+        s = spawn(sleeps)
+        await sleep(0)
+        s.cancel()
+        await sleep(0)
+        assert s.cancelled()
+
+    with caplog.at_level(logging.ERROR, logger="poorio"):
+        run(main, backend=backend)
+    assert not [r for r in caplog.records if r.name == "poorio"]
+
+
+def test_keyboard_interrupt_in_an_unjoined_fiber_stops_run(backend):
+    async def interrupted():
+        raise KeyboardInterrupt
+
+    async def main():
+        spawn(interrupted)
+        await sleep(10)
+
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        run(main, backend=backend)
+    assert time.monotonic() - start < 5
+
+
+def test_fibers_left_when_main_returns_are_cancelled_and_finish(backend):
+    log = []
+
+    async def background(name):
+        try:
+            await sleep(10)
+        finally:
+            log.append(f"{name} cleaned up")
+
+    async def main():
+        spawn(background, "x")
+        spawn(background, "y")
+        await sleep(0)
+        return "main done"
+
+    assert run(main, backend=backend) == "main done"
+    assert log == ["x cleaned up", "y cleaned up"]
+
+
+def test_deadlock_report_names_the_blocked_fibers(backend):
+    async def stuck():
+        await suspend(lambda susp: None, "a message that never comes")
+
+    async def main():
+        f = spawn(stuck, name="stuck-fiber")
+        await f.join()
+
+    with pytest.raises(DeadlockError) as info:
+        run(main, backend=backend)
+    text = str(info.value)
+    assert "stuck-fiber" in text
+    assert "a message that never comes" in text
+    assert "main" in text
+
+
+def test_deadlock_lets_main_clean_up_first(backend):
+    log = []
+
+    async def main():
+        try:
+            await suspend(lambda susp: None, "nothing")
+        except DeadlockError:
+            log.append("main saw the deadlock")
+            raise
+
+    with pytest.raises(DeadlockError):
+        run(main, backend=backend)
+    assert log == ["main saw the deadlock"]
+
+
+def test_stats_and_dump(backend):
+    async def sleeper():
+        await sleep(10)
+
+    async def reader(sock):
+        await wait_readable(sock)
+
+    async def main():
+        import socket
+
+        a, b = socket.socketpair()
+        try:
+            s1 = spawn(sleeper, name="sleepy")
+            r = spawn(reader, a, name="reader")
+            spawn(checkpoint, name="ready-one")
+            await sleep(0)
+            st = stats()
+            assert st.backend == backend
+            assert (st.fibers, st.ready, st.io_waits, st.sleeping) == (4, 1, 1, 1)
+            assert st.events == 2 and st.switches >= 4
+            text = dump()
+            lines = text.splitlines()
+            assert len(lines) == 4
+            assert any("ready-one" in line and "ready" in line.split(":", 1)[1] for line in lines)
+            assert any("sleepy" in line and "sleep" in line for line in lines)
+            assert any("reader" in line and f"readable fd {a.fileno()}" in line for line in lines)
+            assert any("main" in line and "running" in line for line in lines)
+            s1.cancel()
+            r.cancel()
+        finally:
+            await sleep(0)
+            a.close()
+            b.close()
+
+    run(main, backend=backend)
+
+
+def test_several_schedulers_run_in_parallel_threads(backend):
+    results = {}
+
+    async def count(name):
+        total = 0
+        for i in range(200):
+            total += i
+            await sleep(0)
+        await sleep(0.01)
+        return name, total
+
+    def thread_main(name):
+        results[name] = run(count, name, backend=backend)
+
+    threads = [threading.Thread(target=thread_main, args=(n,)) for n in ("t1", "t2", "t3")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert results == {n: (n, sum(range(200))) for n in ("t1", "t2", "t3")}
+
+
+def test_busy_fibers_do_not_starve_io(backend):
+    import socket
+
+    async def spinner(flag):
+        while not flag:
+            await sleep(0)
+
+    async def main():
+        a, b = socket.socketpair()
+        flag = []
+        try:
+            s = spawn(spinner, flag)
+            b.send(b"!")
+            await wait_readable(a)  # only reachable if the loop polls while spinner spins
+            flag.append(a.recv(1))
+            await s.join()
+        finally:
+            a.close()
+            b.close()
+        return flag
+
+    assert run(main, backend=backend) == [b"!"]
+
+
+def test_suspension_completes_at_most_once(backend):
+    log = []
+
+    async def main():
+        saved = []
+
+        def setup(susp):
+            saved.append(susp)
+            susp.on_wake(lambda: log.append("cleanup"))
+            assert susp.complete("first") is True
+            assert susp.complete("second") is False
+            assert susp.fail(ValueError("late")) is False
+
+        value = await suspend(setup, "twice")
+        assert saved[0].done
+        return value
+
+    assert run(main, backend=backend) == "first"
+    assert log == ["cleanup"]
+
+
+def test_suspension_watch_with_a_value_and_cleanup_of_the_losers(backend):
+    async def main():
+        sched = current()._sched
+
+        def setup(susp):
+            susp.watch("t", 10.0, value="slow")  # a timer that loses...
+            susp.watch("t", 0.0, value="fast")  # ...to this one
+            susp.watch("V")  # and a virtual event that never fires
+
+        assert await suspend(setup, "race") == "fast"
+        assert len(sched._events) == 0  # the losers were deleted on wake
+
+    run(main, backend=backend)
+
+
+def test_suspension_setup_error_is_raised_in_the_fiber(backend):
+    async def main():
+        def setup(susp):
+            raise ValueError("setup broke")
+
+        with pytest.raises(ValueError, match="setup broke"):
+            await suspend(setup)
+        return "ok"
+
+    assert run(main, backend=backend) == "ok"
+
+
+def test_another_thread_completes_a_suspension(backend):
+    async def main():
+        def setup(susp):
+            susp.expect_thread()
+
+            def worker():
+                time.sleep(0.05)
+                susp.complete_threadsafe(("from", threading.current_thread().name))
+
+            threading.Thread(target=worker, name="helper").start()
+
+        return await suspend(setup, "worker thread")
+
+    assert run(main, backend=backend) == ("from", "helper")
+
+
+def test_another_thread_fails_a_suspension(backend):
+    async def main():
+        def setup(susp):
+            susp.expect_thread()
+            threading.Thread(target=susp.fail_threadsafe, args=(OSError(5, "remote"),)).start()
+
+        with pytest.raises(OSError, match="remote"):
+            await suspend(setup, "worker thread")
+
+    run(main, backend=backend)
+
+
+def test_call_threadsafe_runs_in_the_loop_thread(backend):
+    async def main():
+        sched = current()._sched
+        seen = []
+
+        def setup(susp):
+            susp.expect_thread()
+
+            def in_loop():
+                seen.append(threading.current_thread())
+                susp.complete()
+
+            threading.Thread(target=sched.call_threadsafe, args=(in_loop,)).start()
+
+        await suspend(setup)
+        return seen == [threading.current_thread()]
+
+    assert run(main, backend=backend) is True
+
+
+def test_scheduler_object_can_be_used_directly(backend):
+    async def main():
+        return "direct"
+
+    with Scheduler(backend) as sched:
+        assert sched.run(main) == "direct"
+        assert_clean(sched)
+
+
+def test_hundred_thousand_fibers_spawned_and_joined(backend):
+    n = 100_000
+
+    async def child(i):
+        await sleep(0)
+        return i
+
+    async def main():
+        fibers = [spawn(child, i) for i in range(n)]
+        total = 0
+        for f in fibers:
+            total += await f.join()
+        return total, stats().fibers
+
+    start = time.monotonic()
+    assert run(main, backend=backend) == (n * (n - 1) // 2, 1)
+    assert time.monotonic() - start < 60  # a safety net, not a benchmark
