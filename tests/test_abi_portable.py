@@ -1,0 +1,250 @@
+"""The structs of the backends this machine may not run -- kqueue and WSAPoll -- checked on every ABI.
+
+The layouts are built by pure functions of the target (``kevent_layout``,
+``wsapollfd_layout``), so every system's numbers are checked here, on any
+host, against numbers written down from the headers:
+
+* macOS ``<sys/event.h>`` (xnu ``bsd/sys/event.h``): ``uintptr_t ident;
+  int16_t filter; uint16_t flags; uint32_t fflags; intptr_t data; void
+  *udata;`` -- 32 bytes on LP64.  DragonFly's is the same.
+* FreeBSD 12+ ``sys/sys/event.h``: ``__uintptr_t ident; short filter;
+  unsigned short flags; unsigned int fflags; __int64_t data; void *udata;
+  __uint64_t ext[4];`` -- 64 bytes on LP64; on i386 (int64 4-aligned) 56,
+  matching ``struct kevent32`` of the freebsd32 compat code without its
+  ``pad0``/``pad1``; on armv7/powerpc 64, with them.
+* OpenBSD ``sys/sys/event.h``: as FreeBSD without ``ext``: 32 bytes on
+  LP64, 24 on i386, 32 on armv7.
+* NetBSD ``sys/sys/event.h``: ``uintptr_t ident; uint32_t filter; uint32_t
+  flags; uint32_t fflags; int64_t data; void *udata; uint64_t ext[4];``
+  (11.0, ``__kevent100``) -- 72 bytes on LP64; the 10.x layout without
+  ``ext`` survives as ``struct kevent100`` in ``sys/compat/sys/event.h``
+  (``__kevent50``) -- 40 bytes on LP64.
+* Windows ``winsock2.h``: ``typedef struct pollfd { SOCKET fd; SHORT events;
+  SHORT revents; } WSAPOLLFD;`` with ``SOCKET`` a ``UINT_PTR`` -- 8 bytes on
+  Win32, 16 on Win64.
+* 64-bit integers inside structs are 4-aligned by the i386 System V ABI and
+  8-aligned by every LP64 ABI and by 32-bit ARM (AAPCS), MIPS and PowerPC.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+import sys
+
+import pytest
+
+import poorio.platform as platform
+from poorio.errors import BackendUnavailableError
+from poorio.platform import ERROR, HANGUP, READABLE, WRITABLE, _libc, kqueue, wsapoll
+
+LP64 = (8, 8)  # pointer size, int64 alignment
+I386 = (4, 4)
+ARM32 = (4, 8)
+
+# system, ABI -> (size, {field: offset}, sizeof(struct timespec)), from the headers above.
+KEVENT = {
+    ("darwin", LP64): (32, dict(ident=0, filter=8, flags=10, fflags=12, data=16, udata=24), 16),
+    ("darwin", I386): (20, dict(ident=0, filter=4, flags=6, fflags=8, data=12, udata=16), 8),
+    ("freebsd", LP64): (64, dict(ident=0, filter=8, flags=10, fflags=12, data=16, udata=24, ext=32), 16),
+    ("freebsd", I386): (56, dict(ident=0, filter=4, flags=6, fflags=8, data=12, udata=20, ext=24), 8),
+    ("freebsd", ARM32): (64, dict(ident=0, filter=4, flags=6, fflags=8, data=16, udata=24, ext=32), 16),
+    ("openbsd", LP64): (32, dict(ident=0, filter=8, flags=10, fflags=12, data=16, udata=24), 16),
+    ("openbsd", I386): (24, dict(ident=0, filter=4, flags=6, fflags=8, data=12, udata=20), 12),
+    ("openbsd", ARM32): (32, dict(ident=0, filter=4, flags=6, fflags=8, data=16, udata=24), 16),
+    ("netbsd", LP64): (72, dict(ident=0, filter=8, flags=12, fflags=16, data=24, udata=32, ext=40), 16),
+    ("netbsd", I386): (60, dict(ident=0, filter=4, flags=8, fflags=12, data=16, udata=24, ext=28), 12),
+    ("netbsd", ARM32): (64, dict(ident=0, filter=4, flags=8, fflags=12, data=16, udata=24, ext=32), 16),
+    ("netbsd10", LP64): (40, dict(ident=0, filter=8, flags=12, fflags=16, data=24, udata=32), 16),
+    ("netbsd10", I386): (28, dict(ident=0, filter=4, flags=8, fflags=12, data=16, udata=24), 12),
+    ("netbsd10", ARM32): (32, dict(ident=0, filter=4, flags=8, fflags=12, data=16, udata=24), 16),
+}
+ABI_NAMES = {LP64: "lp64", I386: "i386", ARM32: "arm32"}
+CASES = pytest.mark.parametrize(
+    "system, abi", list(KEVENT), ids=[f"{system}-{ABI_NAMES[abi]}" for system, abi in KEVENT]
+)
+
+
+def layout(system, abi):
+    return kqueue.kevent_layout(system, *abi)
+
+
+# -- struct kevent --------------------------------------------------------------
+
+
+@CASES
+def test_kevent_size_and_offsets(system, abi):
+    size, offsets, _ = KEVENT[system, abi]
+    got = layout(system, abi)
+    assert got.size == size == struct.calcsize(got.format)
+    assert got.offsets == offsets
+
+
+@CASES
+def test_kevent_ctypes_type_matches(system, abi):
+    size, offsets, _ = KEVENT[system, abi]
+    ctype = layout(system, abi).ctype
+    assert ctypes.sizeof(ctype) == size
+    assert {name: getattr(ctype, name).offset for name in offsets} == offsets
+    # Every type that sets _pack_ also says which layout it means (Python 3.14+ insists).
+    assert ctype._pack_ == 1 and ctype._layout_ == "ms"
+
+
+@CASES
+def test_kevent_record_round_trips_through_format_ctypes_and_decode(system, abi):
+    got = layout(system, abi)
+    filt = kqueue.filters(system)["EVFILT_WRITE"]
+    flags = kqueue.EV_ADD | kqueue.EV_RECEIPT | kqueue.EV_EOF
+    values = [7, filt, flags, 0x11, -5, 0x1234]
+    values += [0] * (len(struct.unpack(got.format, bytes(got.size))) - len(values))
+    raw = struct.pack(got.format, *values)
+    record = got.ctype.from_buffer_copy(raw)
+    assert (record.ident, record.filter, record.flags, record.fflags, record.data, record.udata) == (
+        7, filt, flags, 0x11, -5, 0x1234,
+    )
+    assert struct.unpack(got.decode, raw) == (7, filt, flags, 0x11, -5)
+
+
+@CASES
+def test_timespec_size(system, abi):
+    assert struct.calcsize(layout(system, abi).timespec) == KEVENT[system, abi][2]
+
+
+def test_freebsd_i386_keeps_a_32_bit_time_t():
+    # sys/x86/include/_types.h: __time_t is __int32_t on i386 alone.
+    assert struct.calcsize(layout("freebsd", I386).timespec[:2]) == 4
+    assert struct.calcsize(layout("freebsd", ARM32).timespec[:2]) == 8
+
+
+@pytest.mark.parametrize(
+    "system, symbol, count",
+    [
+        ("darwin", "kevent", ctypes.c_int),
+        ("freebsd", "kevent", ctypes.c_int),  # resolves to the default version, kevent@@FBSD_1.5
+        ("openbsd", "kevent", ctypes.c_int),
+        ("netbsd", "__kevent100", ctypes.c_size_t),
+        ("netbsd10", "__kevent50", ctypes.c_size_t),
+    ],
+)
+def test_entry_point_and_count_type(system, symbol, count):
+    got = layout(system, LP64)
+    assert (got.symbol, got.count) == (symbol, count)
+
+
+@pytest.mark.parametrize(
+    "system, numbers",
+    [
+        ("darwin", (-1, -2, -6, -7)),
+        ("freebsd", (-1, -2, -6, -7)),
+        ("openbsd", (-1, -2, -6, -7)),
+        ("netbsd", (0, 1, 5, 6)),  # NetBSD counts its filters up from 0
+        ("netbsd10", (0, 1, 5, 6)),
+    ],
+)
+def test_filter_numbers(system, numbers):
+    got = kqueue.filters(system)
+    assert (got["EVFILT_READ"], got["EVFILT_WRITE"], got["EVFILT_SIGNAL"], got["EVFILT_TIMER"]) == numbers
+
+
+def test_unknown_systems_and_abis_are_refused():
+    with pytest.raises(ValueError):
+        kqueue.kevent_layout("linux", 8, 8)
+    with pytest.raises(ValueError):
+        kqueue.kevent_layout("freebsd", 2, 8)
+
+
+@pytest.mark.parametrize(
+    "platform_name, system",
+    [
+        ("darwin", "darwin"),
+        ("dragonfly6", "darwin"),
+        ("freebsd14", "freebsd"),
+        ("openbsd7", "openbsd"),
+        ("linux", None),
+        ("win32", None),
+    ],
+)
+def test_the_system_is_chosen_by_sys_platform(monkeypatch, platform_name, system):
+    monkeypatch.setattr(sys, "platform", platform_name)
+    assert kqueue._system() == system
+
+
+def test_netbsd_layout_follows_the_entry_point_libc_has(monkeypatch):
+    monkeypatch.setattr(sys, "platform", "netbsd10")
+    expected = "netbsd" if hasattr(_libc.libc, "__kevent100") else "netbsd10"
+    assert kqueue._system() == expected
+
+
+def test_this_interpreter_aligns_int64_as_its_abi_says():
+    # The third argument kevent_layout gets on a real BSD.
+    i386 = _libc.MULTIARCH.split("-", 1)[0] in ("i386", "i486", "i586", "i686")
+    expected = 4 if i386 else 8
+    assert ctypes.alignment(ctypes.c_int64) == expected
+
+
+# -- WSAPOLLFD --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "pointer_size, size, offsets", [(4, 8, (0, 4, 6)), (8, 16, (0, 8, 10))], ids=["win32", "win64"]
+)
+def test_wsapollfd(pointer_size, size, offsets):
+    fmt, ctype, revents = wsapoll.wsapollfd_layout(pointer_size)
+    assert struct.calcsize(fmt) == ctypes.sizeof(ctype) == size
+    assert (ctype.fd.offset, ctype.events.offset, ctype.revents.offset) == offsets
+    assert revents == offsets[2]
+    assert ctype.fd.size == pointer_size  # SOCKET is UINT_PTR
+    # A freed slot holds -1, which must read back as INVALID_SOCKET (~0).
+    record = ctype.from_buffer_copy(struct.pack(fmt, -1, 0, 0))
+    assert record.fd == 2 ** (8 * pointer_size) - 1
+
+
+def test_wsapollfd_refuses_other_pointer_sizes():
+    with pytest.raises(ValueError):
+        wsapoll.wsapollfd_layout(2)
+
+
+def test_windows_flag_values_and_translation():
+    # winsock2.h; they are not POSIX's.
+    assert (wsapoll.POLLRDNORM, wsapoll.POLLWRNORM, wsapoll.POLLERR, wsapoll.POLLHUP, wsapoll.POLLNVAL) == (
+        0x100, 0x10, 0x1, 0x2, 0x4,
+    )
+    pool = wsapoll.SocketIoPool
+    asked = set(pool._to_native.values())
+    assert not any(value & wsapoll.POLLPRI for value in asked)  # WSAPoll rejects it
+    assert asked == {0x100, 0x10, 0x110}
+    table, mask = pool._from_native, len(pool._from_native) - 1
+    assert table[(wsapoll.POLLRDNORM | wsapoll.POLLHUP) & mask] == READABLE | HANGUP
+    assert table[(wsapoll.POLLWRNORM | wsapoll.POLLERR) & mask] == WRITABLE | ERROR
+    assert table[wsapoll.POLLNVAL & mask] == ERROR
+
+
+# -- where the backends cannot run ---------------------------------------------------
+
+not_kqueue_os = pytest.mark.skipif(
+    sys.platform == "darwin" or "bsd" in sys.platform or sys.platform.startswith("dragonfly"),
+    reason="kqueue is this system's own mechanism",
+)
+not_windows = pytest.mark.skipif(sys.platform == "win32", reason="WSAPoll is this system's own mechanism")
+
+
+@not_kqueue_os
+def test_kqueue_reports_unavailable_here():
+    assert kqueue.available() is False
+    assert "kqueue" not in platform.backends()
+    assert "kqueue" in platform.known_backends()
+    with pytest.raises(BackendUnavailableError):
+        platform.backend_module("kqueue")
+    with pytest.raises(BackendUnavailableError):
+        kqueue.SocketIoPool(4)
+
+
+@not_windows
+def test_wsapoll_reports_unavailable_here():
+    assert wsapoll.available() is False
+    assert "wsapoll" not in platform.backends()
+    assert "wsapoll" in platform.known_backends()
+    with pytest.raises(BackendUnavailableError):
+        platform.backend_module("wsapoll")
+    with pytest.raises(BackendUnavailableError):
+        wsapoll.SocketIoPool(4)

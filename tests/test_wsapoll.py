@@ -1,0 +1,89 @@
+"""What is WSAPoll's own, on real winsock: sockets only, Ctrl-C within a slice, empty pools.
+
+The pool contract every backend shares is in ``test_pool.py``.  These run on
+Windows and under Wine (which implements WSAPoll itself, so they check the
+binding and poorio's Windows paths, not Windows' kernel quirks).
+"""
+
+from __future__ import annotations
+
+import _thread
+import socket
+import threading
+import time
+
+import pytest
+
+from poorio.platform import READABLE, WRITABLE, wsapoll
+
+pytestmark = pytest.mark.skipif(not wsapoll.available(), reason="WSAPoll is Windows' (and Wine's)")
+
+WSAENOTSOCK = 10038
+
+
+@pytest.fixture
+def pool():
+    with wsapoll.SocketIoPool(8) as pool:
+        yield pool
+
+
+@pytest.fixture
+def pair():
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    b.setblocking(False)
+    yield a, b
+    a.close()
+    b.close()
+
+
+def test_readable_and_writable(pool, pair):
+    a, b = pair
+    pool.add(a, READABLE | WRITABLE)
+    assert pool.cycle(0) == [(a.fileno(), WRITABLE)]
+    b.send(b"x")
+    assert pool.cycle(1.0) == [(a.fileno(), READABLE | WRITABLE)]
+    pool.remove(a)
+
+
+def test_a_non_socket_is_refused_with_winerror(pool):
+    with pytest.raises(OSError) as caught:
+        pool.add(0x7FFF0, READABLE)  # no such socket handle
+    assert caught.value.winerror == WSAENOTSOCK
+    assert len(pool) == 0
+
+
+def test_an_empty_pool_sleeps_for_the_timeout(pool):
+    start = time.monotonic()
+    assert pool.cycle(0.25) == []
+    assert time.monotonic() - start >= 0.25
+
+
+def test_a_long_wait_is_sliced_and_still_times_out(pool, pair):
+    a, _ = pair
+    pool.add(a, READABLE)
+    start = time.monotonic()
+    assert pool.cycle(3 * wsapoll.SLICE_MS / 1000.0) == []
+    assert time.monotonic() - start >= 0.3
+    pool.remove(a)
+
+
+def test_ctrl_c_interrupts_a_blocking_wait(pool, pair):
+    a, _ = pair
+    pool.add(a, READABLE)
+    # interrupt_main() only flags SIGINT, as Windows' console handler does:
+    # nothing wakes WSAPoll, so only the slicing gets the handler to run.
+    timer = threading.Timer(0.2, _thread.interrupt_main)
+    timer.start()
+    start = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            pool.cycle(None)
+    finally:
+        timer.join()
+    assert time.monotonic() - start < 0.2 + 5 * wsapoll.SLICE_MS / 1000.0
+    pool.remove(a)
+
+
+def test_connect_check_interval_is_published():
+    assert 0 < wsapoll.SocketIoPool.connect_check_interval <= 1.0
