@@ -32,6 +32,7 @@ does *not* do: call anything.  Dispatching is the caller's business.
 
 from __future__ import annotations
 
+import errno
 import math
 from collections import deque
 from heapq import heapify, heappop, heappush
@@ -203,6 +204,14 @@ class EventSet:
     counted against ``capacity``) so other threads and signal handlers can
     interrupt a blocking iteration.
 
+    ``lazy=True`` keeps an fd registered after its one-shot ``'r'``/``'w'``
+    event is delivered, betting it is waited on again soon (a fiber's next
+    read): that saves two syscalls per wait.  The fd is dropped when it turns
+    ready with nobody waiting, when room is needed, and by ``forget_fd``,
+    ``clear`` and ``close`` -- so with ``lazy=True`` every fd must go through
+    ``forget_fd`` before it is closed: epoll and kqueue forget a closed fd by
+    themselves, and a new file given the same number would never be watched.
+
     One thread drives a set (adds, deletes, iterates).  From any thread you
     may call ``wakeup``, ``once``, ``trigger`` and ``stop``.  Do not run two
     iterations of one set at the same time; abandoning one and starting
@@ -213,10 +222,11 @@ class EventSet:
         BackendUnavailableError: ``backend`` does not exist or cannot run here.
     """
 
-    def __init__(self, capacity: int = DEFAULT_CAPACITY, backend: str | None = None) -> None:
+    def __init__(self, capacity: int = DEFAULT_CAPACITY, backend: str | None = None, *, lazy: bool = False) -> None:
         if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
             raise ValueError(f"capacity must be a positive int, not {capacity!r}")
         self.capacity = capacity
+        self._lazy = bool(lazy)
         self._closed = False
         pool = new_pool(capacity + 1, backend)  # + the wake-up channel
         try:
@@ -235,6 +245,7 @@ class EventSet:
         self._events: dict = {}  # id -> Event, every live event
         self._readers: dict = {}  # fd -> its 'r'/'R' event
         self._writers: dict = {}  # fd -> its 'w'/'W' event
+        self._fds: dict = {}  # fd -> what the pool watches it for (the wake-up fd aside)
         self._signals: dict = {}  # signal number -> its 's'/'S' event
         self._heap: list = []  # (deadline, seq, Event) -- stale unless Event._entry is the tuple
         self._stale = 0  # how many heap entries are stale
@@ -296,26 +307,64 @@ class EventSet:
         return ev.id
 
     def _watch(self, ev: Event, code: int) -> None:
-        try:
-            fd = _fileno(ev.source)
-        except ValueError:
-            raise ValueError(f"an {ev.kind!r} event's source must be an fd or have fileno(), not {ev.source!r}") from None
-        mine, other = (self._readers, self._writers) if code == _READ else (self._writers, self._readers)
+        source = ev.source
+        if type(source) is int and source >= 0:
+            fd = source
+        else:
+            try:
+                fd = _fileno(source)
+            except ValueError:
+                raise ValueError(f"an {ev.kind!r} event's source must be an fd >= 0 or have fileno(), not {source!r}") from None
+        if code == _READ:
+            mine, bit = self._readers, READABLE
+        else:
+            mine, bit = self._writers, WRITABLE
         taken = mine.get(fd)
         if taken is not None:
             direction = "read" if code == _READ else "write"
             raise AlreadyRegisteredError(f"fd {fd} already has a {direction} event in this set (id {taken.id}, kind {taken.kind!r})")
-        if fd == self._wake_fd:
-            raise ValueError(f"fd {fd} is this event set's own wake-up channel")
-        pool = self._pool
-        if fd in other:
-            pool.modify(fd, READABLE | WRITABLE)
-        else:
-            if len(pool) > self.capacity:  # the wake-up channel takes one slot beyond capacity
+        have = self._fds.get(fd, 0)
+        if not have:
+            if fd == self._wake_fd:
+                raise ValueError(f"fd {fd} is this event set's own wake-up channel")
+            if len(self._fds) >= self.capacity and not self._evict_parked():
                 raise PoolFullError(f"the event set is full: it watches its capacity of {self.capacity} fds")
-            pool.add(fd, READABLE if code == _READ else WRITABLE)
+            self._pool.add(fd, bit)
+            self._fds[fd] = bit
+        elif not have & bit:
+            self._pool.modify(fd, have | bit)
+            self._fds[fd] = have | bit
         mine[fd] = ev
         ev._fd = fd
+
+    def _unwatch(self, fd: int) -> None:
+        """Make the pool watch ``fd`` for exactly what its events still want."""
+        want = (READABLE if fd in self._readers else 0) | (WRITABLE if fd in self._writers else 0)
+        have = self._fds.get(fd, 0)
+        if want == have:
+            return
+        if want:
+            try:
+                self._pool.modify(fd, want)
+            except OSError as exc:
+                # Closed before its events were deleted: epoll already
+                # dropped it.  Forget it too, rather than fail a delete.
+                if exc.errno not in (errno.EBADF, errno.ENOENT):
+                    raise
+                del self._fds[fd]
+                self._pool.remove(fd)
+                return
+            self._fds[fd] = want
+        else:
+            del self._fds[fd]
+            self._pool.remove(fd)
+
+    def _evict_parked(self) -> bool:
+        """Drop the fds a lazy set keeps registered for nobody; whether any went."""
+        parked = [fd for fd in self._fds if fd not in self._readers and fd not in self._writers]
+        for fd in parked:
+            self._unwatch(fd)
+        return bool(parked)
 
     def _listen(self, ev: Event) -> None:
         from . import _signals  # signals are rare: keep them off the import path
@@ -422,8 +471,8 @@ class EventSet:
         self._discard(ev)
         return eid
 
-    def _discard(self, ev: Event) -> None:
-        """Forget ``ev`` everywhere: id table, fd tables, pool, heap, signal routing."""
+    def _discard(self, ev: Event, park: bool = False) -> None:
+        """Forget ``ev`` everywhere: id table, fd tables, pool (unless ``park``), heap, signal routing."""
         del self._events[ev.id]
         ev._live = False
         ev._why = None
@@ -431,19 +480,13 @@ class EventSet:
             self._unarm(ev)
         code = ev._type
         if code == _READ:
-            fd = ev._fd
-            del self._readers[fd]
-            if fd in self._writers:
-                self._pool.modify(fd, WRITABLE)
-            else:
-                self._pool.remove(fd)
+            del self._readers[ev._fd]
+            if not park:
+                self._unwatch(ev._fd)
         elif code == _WRITE:
-            fd = ev._fd
-            del self._writers[fd]
-            if fd in self._readers:
-                self._pool.modify(fd, READABLE)
-            else:
-                self._pool.remove(fd)
+            del self._writers[ev._fd]
+            if not park:
+                self._unwatch(ev._fd)
         elif code == _SIGNAL:
             from . import _signals
 
@@ -467,6 +510,8 @@ class EventSet:
             if ev is not None:
                 self._discard(ev)
                 removed.append(ev)
+        if fd in self._fds:  # parked by a lazy set
+            self._unwatch(fd)
         return removed
 
     def clear(self) -> None:
@@ -477,6 +522,7 @@ class EventSet:
         """
         for ev in list(self._events.values()):
             self._discard(ev)
+        self._evict_parked()
         self._batch.clear()
         self._heap.clear()
         self._stale = 0
@@ -548,7 +594,9 @@ class EventSet:
             ClosedResourceError: the set is closed.
         """
         if block is not True and block is not False and block is not None:
-            if isinstance(block, bool) or not isinstance(block, (int, float)) or not block >= 0:
+            if not isinstance(block, (int, float)):
+                raise TypeError(f"block must be True, False, None or seconds, not {block!r}")
+            if not block >= 0:  # also NaN
                 raise ValueError(f"block must be True, False, None or seconds >= 0, not {block!r}")
         if self._closed:
             raise ClosedResourceError("the event set is closed")
@@ -560,6 +608,7 @@ class EventSet:
         popleft = batch.popleft
         events = self._events
         heap = self._heap
+        lazy = self._lazy
         collected = False  # one-collection modes end after their collection
         final = False  # block=None: the last, non-blocking collection is done
         delivered = False
@@ -574,7 +623,7 @@ class EventSet:
                 ev._why = None
                 ev.reason = why
                 if not ev._persist:
-                    self._discard(ev)
+                    self._discard(ev, lazy)
                 elif ev._interval is not None and ev._type != _TIMER:
                     self._unarm(ev)  # a persistent event's timeout re-arms when it fires
                     self._push(ev, monotonic() + ev._interval)
@@ -624,28 +673,31 @@ class EventSet:
         finally:
             self._waiting = False
 
-        for _ in range(len(pending)):
-            ev = pending.popleft()
-            if ev._live:
-                batch.append(ev)  # _why was set when it was triggered
+        if pending:
+            for _ in range(len(pending)):
+                ev = pending.popleft()
+                if ev._live:
+                    batch.append(ev)  # _why was set when it was triggered
 
         if ready:
             readers = self._readers
             writers = self._writers
             for fd, flags in ready:
-                if flags & _RMASK:
-                    ev = readers.get(fd)
-                    if ev is not None:
-                        if ev._why is None:
-                            ev._why = REASON_READ
-                            batch.append(ev)
-                    elif fd == self._wake_fd:
+                reader = readers.get(fd) if flags & _RMASK else None
+                writer = writers.get(fd) if flags & _WMASK else None
+                if reader is not None and reader._why is None:
+                    reader._why = REASON_READ
+                    batch.append(reader)
+                if writer is not None and writer._why is None:
+                    writer._why = REASON_WRITE
+                    batch.append(writer)
+                if reader is None and writer is None:
+                    if fd == self._wake_fd:
                         self._waker.drain()
-                if flags & _WMASK:
-                    ev = writers.get(fd)
-                    if ev is not None and ev._why is None:
-                        ev._why = REASON_WRITE
-                        batch.append(ev)
+                    else:  # ready for nobody: a lazy set's parked fd
+                        self._unwatch(fd)
+                elif self._lazy and ((flags & READABLE and reader is None) or (flags & WRITABLE and writer is None)):
+                    self._unwatch(fd)  # parked interest in the other direction
 
         arrived = self._arrived
         if arrived:
@@ -713,7 +765,7 @@ class EventSet:
         """A frozen snapshot: backend, capacity, events held, fds watched, timers armed, events queued, signals."""
         pending = sum(1 for ev in self._batch if ev._live and ev._why is not None)
         pending += sum(1 for ev in tuple(self._pending) if ev._live)
-        fds = 0 if self._closed else len(self._pool) - 1
+        fds = len(self._fds)
         return EventStatistics(
             self._pool.backend,
             self.capacity,
