@@ -1,0 +1,467 @@
+"""Byte streams as IO objects: one syscall per ``read_some``/``write_some``, exact helpers on top.
+
+A stream owns one non-blocking, close-on-exec fd (a socket, a pipe end) and
+never hands it around.  ``read_some`` and ``write_some`` make one syscall and
+return what the kernel did; only when it says ``EAGAIN`` does the stream park
+on readiness and then retry.  ``write_all``, ``read_exactly``, ``read_until``
+and ``read_line`` are built on them and named for what they do.  Errors from
+the kernel are raised as the ``OSError`` it gave (``ECONNRESET``, ``EPIPE``...).
+
+Streams reach the kernel's readiness through a *wait hook*: ``FIBERS`` (the
+default) parks the current fiber on the scheduler; ``BLOCKING`` blocks the
+thread, so the same stream class runs without any scheduler -- drive its
+coroutines with ``blocking(...)``.
+
+What this module does not do: buffer writes, buffer reads beyond the one
+delimiter search of ``read_until`` (bytes read past a delimiter are kept and
+handed out first), or know anything about sockets (see ``poorio.net``).
+"""
+
+from __future__ import annotations
+
+import os
+
+from .errors import ClosedResourceError, IncompleteReadError, LimitOverrunError
+from .platform import READABLE, WRITABLE, new_pool
+from .scheduler import notify_closing
+from .traps import checkpoint, wait_readable, wait_writable
+
+__all__ = [
+    "Stream",
+    "FdStream",
+    "BrokenResourceError",
+    "WaitHook",
+    "FIBERS",
+    "BLOCKING",
+    "blocking",
+    "pipe",
+    "DEFAULT_READ_SIZE",
+]
+
+DEFAULT_READ_SIZE = 65536  # what read_some asks the kernel for when not told
+_FAIR_EVERY = 32  # immediate successes in a row before a stream yields to other fibers
+
+
+class BrokenResourceError(ClosedResourceError):
+    """A ``write_all`` was interrupted part-way, so the stream's write side is unusable.
+
+    A ``ClosedResourceError`` too: code that handles a closed stream handles this.
+    """
+
+
+class WaitHook:
+    """How a stream waits for its fd: the four awaitables/calls a stream needs.
+
+    ``readable(fd)``/``writable(fd)`` wait for readiness; ``checkpoint()`` is
+    a cancellation and fairness point; ``closing(fd)`` is told before the fd
+    is closed.  Subclass it to run streams on another kind of loop.
+    """
+
+    __slots__ = ()
+
+    async def readable(self, fd: int) -> None:
+        raise NotImplementedError
+
+    async def writable(self, fd: int) -> None:
+        raise NotImplementedError
+
+    async def checkpoint(self) -> None:
+        raise NotImplementedError
+
+    def closing(self, fd: int) -> None:
+        raise NotImplementedError
+
+
+class _FiberWait(WaitHook):
+    """Park the current fiber on poorio's scheduler."""
+
+    __slots__ = ()
+
+    # The traps themselves: the hot path pays no extra call.
+    readable = staticmethod(wait_readable)
+    writable = staticmethod(wait_writable)
+    checkpoint = staticmethod(checkpoint)
+
+    def closing(self, fd: int) -> None:
+        try:
+            notify_closing(fd)
+        except RuntimeError:  # no scheduler in this thread: nobody can be waiting here
+            pass
+
+    def __repr__(self) -> str:
+        return "poorio.streams.FIBERS"
+
+
+class _BlockingWait(WaitHook):
+    """Block the thread in a one-fd pool until the fd is ready; no scheduler needed."""
+
+    __slots__ = ()
+
+    async def readable(self, fd: int) -> None:
+        _block(fd, READABLE)
+
+    async def writable(self, fd: int) -> None:
+        _block(fd, WRITABLE)
+
+    async def checkpoint(self) -> None:
+        pass
+
+    def closing(self, fd: int) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return "poorio.streams.BLOCKING"
+
+
+def _block(fd: int, events: int) -> None:
+    with new_pool(1) as pool:
+        pool.add(fd, events)
+        pool.cycle(None)  # errors and hang-ups end the wait too: the retried syscall reports them
+
+
+FIBERS = _FiberWait()
+BLOCKING = _BlockingWait()
+
+
+def blocking(awaitable):
+    """Run a stream coroutine made with ``wait=BLOCKING`` to completion in this thread.
+
+    Raises:
+        RuntimeError: the coroutine tried to suspend (it needs a scheduler).
+        BaseException: whatever the coroutine raised.
+    """
+    coro = awaitable.__await__() if not hasattr(awaitable, "send") else awaitable
+    try:
+        trap = coro.send(None)
+    except StopIteration as stop:
+        return stop.value
+    coro.close()
+    raise RuntimeError(f"blocking(): the coroutine suspended on {trap!r}; run it under poorio.run")
+
+
+class Stream:
+    """The shared byte-stream interface; subclasses supply three syscalls.
+
+    A subclass sets ``_fd`` and implements ``_recv(n) -> bytes``,
+    ``_recv_into(view) -> int`` and ``_send(view) -> int``, each one
+    non-blocking syscall that raises ``BlockingIOError`` on ``EAGAIN``, and
+    ``_close_fd(fd)``.
+
+    One fiber may read while another writes; two fibers reading (or two
+    writing) at once get ``BusyResourceError`` from the second wait.
+    """
+
+    __slots__ = ("_fd", "_wait", "_rbuf", "_streak", "_broken")
+
+    def _init_stream(self, fd: int, wait: WaitHook | None) -> None:
+        self._fd = fd  # -1 once closed
+        self._wait = FIBERS if wait is None else wait
+        self._rbuf = b""  # bytes read past a delimiter, handed out before any syscall
+        self._streak = 0  # syscalls in a row that did not have to wait
+        self._broken = None  # why writing is no longer possible, after an interrupted write_all
+
+    # -- the primitives: one syscall each ------------------------------------------
+
+    async def read_some(self, max_bytes: int = DEFAULT_READ_SIZE) -> bytes:
+        """Up to ``max_bytes`` bytes, from one ``recv``/``read``; ``b""`` means end of stream.
+
+        Bytes left over from ``read_until`` are returned first, without a syscall.
+
+        Raises:
+            ClosedResourceError: the stream is closed, or was closed while waiting.
+            OSError: from the kernel, unmodified (e.g. ``ECONNRESET``).
+            Cancelled: the fiber was cancelled while it waited.
+        """
+        if self._rbuf:
+            return self._take(max_bytes)
+        if max_bytes < 1:
+            raise ValueError(f"max_bytes must be >= 1, not {max_bytes!r}")
+        await self._fair()
+        while True:
+            try:
+                data = self._recv(max_bytes)
+            except BlockingIOError:
+                self._streak = 0
+                await self._wait.readable(self._fd)
+                if self._fd < 0:  # closed by another fiber after ours was woken
+                    raise ClosedResourceError(f"{type(self).__name__} was closed")
+            else:
+                self._streak += 1
+                return data
+
+    async def read_into(self, buffer) -> int:
+        """Read into ``buffer`` (a writable bytes-like) with one ``recv_into``; 0 means end of stream.
+
+        Raises:
+            ClosedResourceError: the stream is closed, or was closed while waiting.
+            OSError: from the kernel, unmodified.
+            Cancelled: the fiber was cancelled while it waited.
+        """
+        view = memoryview(buffer).cast("B")
+        if not len(view):
+            raise ValueError("read_into() needs a non-empty buffer")
+        if self._rbuf:
+            n = min(len(view), len(self._rbuf))
+            view[:n] = self._take(n)
+            return n
+        await self._fair()
+        while True:
+            try:
+                n = self._recv_into(view)
+            except BlockingIOError:
+                self._streak = 0
+                await self._wait.readable(self._fd)
+                if self._fd < 0:  # closed by another fiber after ours was woken
+                    raise ClosedResourceError(f"{type(self).__name__} was closed")
+            else:
+                self._streak += 1
+                return n
+
+    async def write_some(self, data) -> int:
+        """Write a prefix of ``data`` with one ``send``/``write``; return how many bytes went out.
+
+        Raises:
+            ClosedResourceError: the stream is closed, or was closed while waiting.
+            BrokenResourceError: an earlier ``write_all`` was interrupted part-way.
+            OSError: from the kernel, unmodified (``EPIPE``, ``ECONNRESET``...).
+            Cancelled: the fiber was cancelled while it waited (nothing was written).
+        """
+        if self._broken is not None:
+            raise BrokenResourceError(self._broken)
+        await self._fair()
+        while True:
+            try:
+                n = self._send(data)
+            except BlockingIOError:
+                self._streak = 0
+                await self._wait.writable(self._fd)
+                if self._fd < 0:  # closed by another fiber after ours was woken
+                    raise ClosedResourceError(f"{type(self).__name__} was closed")
+            else:
+                self._streak += 1
+                return n
+
+    async def _fair(self) -> None:
+        # Syscalls that never wait never yield: after a run of them, yield once
+        # -- *before* the syscall, so a cancellation here loses no data.
+        if self._fd < 0:
+            raise ClosedResourceError(f"{type(self).__name__} is closed")
+        if self._streak >= _FAIR_EVERY:
+            self._streak = 0
+            await self._wait.checkpoint()
+            if self._fd < 0:
+                raise ClosedResourceError(f"{type(self).__name__} was closed")
+
+    def _take(self, n: int) -> bytes:
+        data = self._rbuf
+        if n >= len(data):
+            self._rbuf = b""
+            return data
+        self._rbuf = data[n:]
+        return data[:n]
+
+    # -- helpers built on the primitives --------------------------------------------
+
+    async def write_all(self, data) -> None:
+        """Write every byte of ``data``, calling ``write_some`` until it is all out.
+
+        Cancellation (or any error) after part of ``data`` went out leaves the
+        peer with a prefix the caller cannot know the length of; so the write
+        side is then *broken*: later writes raise ``BrokenResourceError``
+        (reading and closing still work).  Interrupted before the first byte
+        went out, the stream stays usable.
+
+        Raises:
+            ClosedResourceError, BrokenResourceError, OSError, Cancelled: as ``write_some``.
+        """
+        view = memoryview(data).cast("B")  # slices of a view share memory: no copies
+        total = len(view)
+        sent = 0
+        try:
+            while sent < total:
+                sent += await self.write_some(view[sent:])
+        except BaseException:
+            if 0 < sent < total:
+                self._broken = f"a write_all was interrupted after {sent} of {total} bytes"
+            raise
+        finally:
+            view.release()
+
+    async def read_exactly(self, n: int) -> bytes:
+        """Exactly ``n`` bytes.
+
+        Raises:
+            IncompleteReadError: the stream ended first; ``.partial`` holds what came.
+            ClosedResourceError, OSError, Cancelled: as ``read_some``.  After a
+                cancellation the bytes read so far are lost.
+        """
+        buf = bytearray(n)
+        view = memoryview(buf)
+        got = 0
+        try:
+            while got < n:
+                count = await self.read_into(view[got:])
+                if not count:
+                    raise IncompleteReadError(bytes(buf[:got]), n)
+                got += count
+        finally:
+            view.release()
+        return bytes(buf)
+
+    async def read_until(self, delimiter: bytes, max_size: int) -> bytes:
+        """Bytes up to and including ``delimiter``, at most ``max_size`` of them.
+
+        Never reads more than ``max_size`` bytes ahead; what arrived past the
+        delimiter is kept for the next read.
+
+        Raises:
+            LimitOverrunError: ``max_size`` bytes arrived without a delimiter
+                (they stay buffered: ``read_some`` returns them).
+            IncompleteReadError: the stream ended first; ``.partial`` holds what came.
+            ClosedResourceError, OSError, Cancelled: as ``read_some`` (on
+                cancellation the bytes read so far stay buffered).
+        """
+        if not delimiter:
+            raise ValueError("read_until() needs a non-empty delimiter")
+        buf = self._rbuf
+        self._rbuf = b""
+        start = 0
+        width = len(delimiter)
+        while True:
+            end = buf.find(delimiter, start)
+            if end >= 0 and end + width <= max_size:
+                end += width
+                self._rbuf = buf[end:]
+                return buf[:end]
+            if len(buf) >= max_size or end >= 0:
+                self._rbuf = buf
+                raise LimitOverrunError(f"no {delimiter!r} within {max_size} bytes")
+            start = max(0, len(buf) - width + 1)  # the delimiter may straddle two reads
+            try:
+                chunk = await self.read_some(max_size - len(buf))
+            except BaseException:
+                self._rbuf = buf
+                raise
+            if not chunk:
+                raise IncompleteReadError(buf, None)
+            buf += chunk
+
+    async def read_line(self, max_size: int = DEFAULT_READ_SIZE) -> bytes:
+        """One line, ending in ``b"\\n"``; at end of stream the unterminated rest (``b""``: no more).
+
+        Raises:
+            LimitOverrunError: ``max_size`` bytes arrived without a newline.
+            ClosedResourceError, OSError, Cancelled: as ``read_some``.
+        """
+        try:
+            return await self.read_until(b"\n", max_size)
+        except IncompleteReadError as end:
+            return end.partial
+
+    # -- closing --------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` was called."""
+        return self._fd < 0
+
+    def fileno(self) -> int:
+        """The fd, for interop (``poorio.selector``, ``wait_readable``); do not read or close it yourself."""
+        return self._fd
+
+    def close(self) -> None:
+        """Close the stream now; fibers waiting on it wake with ``ClosedResourceError``.
+
+        Closing twice is fine.  The waiters are told *before* the fd is
+        closed, so no registration outlives it and a reused fd number is
+        never confused with this one.
+        """
+        fd = self._fd
+        if fd < 0:
+            return
+        self._fd = -1
+        self._rbuf = b""
+        try:
+            self._wait.closing(fd)
+        finally:
+            self._close_fd(fd)
+
+    async def aclose(self) -> None:
+        """Close the stream (see ``close``); never waits for plain streams."""
+        self.close()
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.aclose()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} fd={self._fd}{' closed' if self._fd < 0 else ''}>"
+
+    # -- what a subclass supplies ----------------------------------------------------
+
+    def _recv(self, n: int) -> bytes:
+        raise NotImplementedError
+
+    def _recv_into(self, view) -> int:
+        raise NotImplementedError
+
+    def _send(self, data) -> int:
+        raise NotImplementedError
+
+    def _close_fd(self, fd: int) -> None:
+        raise NotImplementedError
+
+
+class FdStream(Stream):
+    """A stream over a pipe end or another pollable fd; it takes ownership of ``fd``.
+
+    ``fd`` is made non-blocking.  Regular files are not pollable: use
+    ``poorio.open_file`` for them.  Writing to a pipe whose reader is gone
+    raises ``BrokenPipeError`` (``EPIPE``); Python ignores ``SIGPIPE`` by
+    default, an embedding program must do so too.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, fd: int, *, wait: WaitHook | None = None) -> None:
+        os.set_blocking(fd, False)
+        self._init_stream(fd, wait)
+
+    def _recv(self, n: int) -> bytes:
+        return os.read(self._fd, n)
+
+    def _recv_into(self, view) -> int:
+        return os.readv(self._fd, (view,))
+
+    def _send(self, data) -> int:
+        return os.write(self._fd, data)
+
+    def _close_fd(self, fd: int) -> None:
+        os.close(fd)
+
+    def __del__(self) -> None:
+        if getattr(self, "_fd", -1) >= 0:
+            os.close(self._fd)  # no wait hook: finalizers run outside any fiber
+
+
+def pipe(*, wait: WaitHook | None = None) -> tuple:
+    """A new pipe as ``(reader, writer)`` streams; both ends close-on-exec and non-blocking.
+
+    Raises:
+        OSError: from ``pipe2``/``pipe``, unmodified (e.g. ``EMFILE``).
+    """
+    r, w = os.pipe()  # os.pipe makes both ends non-inheritable (O_CLOEXEC)
+    try:
+        return FdStream(r, wait=wait), FdStream(w, wait=wait)
+    except BaseException:
+        os.close(r)
+        os.close(w)
+        raise
