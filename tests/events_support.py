@@ -1,0 +1,80 @@
+"""Fixtures shared by the event-layer tests: an EventSet per backend that must be left clean, a hang guard, socket pairs."""
+
+from __future__ import annotations
+
+import faulthandler
+import signal
+import socket
+
+import pytest
+
+from poorio.events import EventSet
+from poorio.platform import backends
+
+BACKENDS = backends()
+HANG_LIMIT = 20.0  # seconds; every test here finishes in well under one
+
+
+class Hung(Exception):
+    """A test ran past HANG_LIMIT."""
+
+
+@pytest.fixture(autouse=True)
+def hang_guard():
+    """Fail a hung test within seconds: SIGALRM raises in the main thread; faulthandler is the backstop."""
+
+    def on_alarm(signum, frame):
+        raise Hung(f"test still running after {HANG_LIMIT}s")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, HANG_LIMIT)
+    faulthandler.dump_traceback_later(HANG_LIMIT * 3, exit=True)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        faulthandler.cancel_dump_traceback_later()
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    return request.param
+
+
+def assert_clean(events: EventSet) -> None:
+    """Nothing held, nothing queued, no fd registered but the wake-up channel."""
+    stats = events.statistics()
+    assert (stats.events, stats.fds, stats.timers, stats.pending, stats.signals) == (0, 0, 0, 0, 0), stats
+    assert list(events._pool.fds()) == [events._waker.fileno()]
+
+
+@pytest.fixture
+def es(backend):
+    """An EventSet on ``backend``; the test must delete what it added."""
+    events = EventSet(capacity=64, backend=backend)
+    try:
+        yield events
+        if not events.closed:
+            assert_clean(events)
+    finally:
+        events.close()
+    assert events._pool.closed and events._waker.closed
+
+
+@pytest.fixture
+def pair():
+    """A connected, non-blocking pair of stream sockets."""
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    b.setblocking(False)
+    try:
+        yield a, b
+    finally:
+        a.close()
+        b.close()
+
+
+def drain(events: EventSet, block=False) -> list:
+    """One iteration as (id, reason, missed) triples, read at delivery time."""
+    return [(ev.id, ev.reason, ev.missed) for ev in events(block)]

@@ -1,0 +1,140 @@
+"""Signals as events: sent to this very process with os.kill, original handlers put back afterwards."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import pytest
+
+from events_support import backend, drain, es, hang_guard  # noqa: F401 (fixtures)
+from poorio import _signals
+from poorio.errors import AlreadyRegisteredError
+from poorio.events import REASON_SIGNAL, EventSet
+
+pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="needs POSIX signals")
+
+
+@pytest.fixture
+def recorder():
+    """A Python handler installed for SIGUSR1 before the test: what poorio must put back."""
+    calls = []
+
+    def handler(signum, frame):
+        calls.append(signum)
+
+    previous = signal.signal(signal.SIGUSR1, handler)
+    try:
+        yield handler, calls
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+
+
+def kill_self(signum: int) -> None:
+    os.kill(os.getpid(), signum)
+
+
+def test_one_shot_signal_event_then_the_original_handler_is_back(es, recorder):
+    handler, calls = recorder
+    sid = es.add("s", signal.SIGUSR1, "ctx")
+    assert signal.getsignal(signal.SIGUSR1) is not handler
+    kill_self(signal.SIGUSR1)
+    [ev] = list(es(False))
+    assert (ev.id, ev.kind, ev.reason, ev.source, ev.context) == (sid, "s", REASON_SIGNAL, signal.SIGUSR1, "ctx")
+    assert calls == []  # the event took it, not the original handler
+    assert signal.getsignal(signal.SIGUSR1) is handler
+    kill_self(signal.SIGUSR1)
+    assert calls == [signal.SIGUSR1]
+
+
+def test_persistent_signal_event_coalesces_between_collections(es):
+    sid = es.add("S", signal.SIGUSR2)
+    kill_self(signal.SIGUSR2)
+    assert drain(es) == [(sid, "signal", 0)]
+    kill_self(signal.SIGUSR2)
+    kill_self(signal.SIGUSR2)
+    assert drain(es) == [(sid, "signal", 0)]  # delivered once, like a pending signal
+    assert drain(es) == []
+    es.delete(sid)
+    assert signal.getsignal(signal.SIGUSR2) == signal.SIG_DFL
+
+
+def test_a_signal_wakes_a_blocked_loop(es):
+    sid = es.add("s", signal.SIGUSR1)
+    sender = threading.Timer(0.05, kill_self, (signal.SIGUSR1,))
+    sender.start()
+    try:
+        assert drain(es, True) == [(sid, "signal", 0)]  # the hang guard fails this if it never comes
+    finally:
+        sender.join()
+
+
+def test_close_restores_every_handler(backend, recorder):
+    handler, calls = recorder
+    with EventSet(backend=backend) as es:
+        es.add("S", signal.SIGUSR1)
+        es.add("s", signal.SIGUSR2)
+        assert _signals.installed(signal.SIGUSR1) and _signals.installed(signal.SIGUSR2)
+    assert signal.getsignal(signal.SIGUSR1) is handler
+    assert signal.getsignal(signal.SIGUSR2) == signal.SIG_DFL
+
+
+def test_two_sets_share_a_signal(backend, recorder):
+    handler, calls = recorder
+    with EventSet(backend=backend) as one, EventSet(backend=backend) as two:
+        first = one.add("S", signal.SIGUSR1)
+        second = two.add("s", signal.SIGUSR1)
+        kill_self(signal.SIGUSR1)
+        assert drain(one) == [(first, "signal", 0)]
+        assert drain(two) == [(second, "signal", 0)]
+        assert _signals.installed(signal.SIGUSR1)  # one still listens
+        one.delete(first)
+        assert signal.getsignal(signal.SIGUSR1) is handler
+    assert calls == []
+
+
+def test_signal_errors_name_the_value(es):
+    with pytest.raises(ValueError, match="SIGKILL"):
+        es.add("s", signal.SIGKILL)
+    with pytest.raises(ValueError, match="99999"):
+        es.add("S", 99999)
+    with pytest.raises(TypeError, match="'USR1'"):
+        es.add("s", "USR1")
+    sid = es.add("s", signal.SIGUSR1)
+    with pytest.raises(AlreadyRegisteredError, match=f"signal {int(signal.SIGUSR1)} already has an event.*id {sid}"):
+        es.add("S", signal.SIGUSR1)
+    es.delete(sid)
+    assert len(es) == 0
+
+
+def test_signal_events_need_the_main_thread(es):
+    errors = []
+
+    def worker():
+        try:
+            es.add("s", signal.SIGUSR1)
+        except ValueError as exc:
+            errors.append(str(exc))
+
+    thread = threading.Thread(target=worker, name="not-main")
+    thread.start()
+    thread.join()
+    assert len(errors) == 1 and "main thread" in errors[0] and "SIGUSR1" in errors[0] and "not-main" in errors[0]
+    assert len(es) == 0 and not _signals.installed(signal.SIGUSR1)
+
+
+def test_closed_in_another_thread_the_original_gets_the_next_signal(backend, recorder):
+    handler, calls = recorder
+    es = EventSet(backend=backend)
+    es.add("S", signal.SIGUSR1)
+    closer = threading.Thread(target=es.close)
+    closer.start()
+    closer.join()
+    assert es.closed
+    # Handlers can only be restored in the main thread: poorio's stays until
+    # the signal comes, then hands it over and puts the original back.
+    assert _signals.installed(signal.SIGUSR1)
+    kill_self(signal.SIGUSR1)
+    assert calls == [signal.SIGUSR1]
+    assert signal.getsignal(signal.SIGUSR1) is handler
