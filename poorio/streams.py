@@ -20,11 +20,12 @@ handed out first), or know anything about sockets (see ``poorio.net``).
 from __future__ import annotations
 
 import os
+import time
 
 from .errors import ClosedResourceError, IncompleteReadError, LimitOverrunError
 from .platform import READABLE, WRITABLE, new_pool
 from .scheduler import notify_closing
-from .traps import checkpoint, wait_readable, wait_writable
+from .traps import checkpoint, sleep, wait_readable, wait_writable
 
 __all__ = [
     "Stream",
@@ -53,11 +54,15 @@ class WaitHook:
     """How a stream waits for its fd: the four awaitables/calls a stream needs.
 
     ``readable(fd)``/``writable(fd)`` wait for readiness; ``checkpoint()`` is
-    a cancellation and fairness point; ``closing(fd)`` is told before the fd
-    is closed.  Subclass it to run streams on another kind of loop.
+    a cancellation and fairness point; ``sleep(seconds)`` backs off;
+    ``closing(fd)`` is told before the fd is closed.  Subclass it to run
+    streams on another kind of loop.
     """
 
     __slots__ = ()
+
+    async def sleep(self, seconds: float) -> None:
+        raise NotImplementedError
 
     async def readable(self, fd: int) -> None:
         raise NotImplementedError
@@ -81,6 +86,7 @@ class _FiberWait(WaitHook):
     readable = staticmethod(wait_readable)
     writable = staticmethod(wait_writable)
     checkpoint = staticmethod(checkpoint)
+    sleep = staticmethod(sleep)
 
     def closing(self, fd: int) -> None:
         try:
@@ -105,6 +111,9 @@ class _BlockingWait(WaitHook):
 
     async def checkpoint(self) -> None:
         pass
+
+    async def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
 
     def closing(self, fd: int) -> None:
         pass
@@ -140,117 +149,39 @@ def blocking(awaitable):
 
 
 class Stream:
-    """The shared byte-stream interface; subclasses supply three syscalls.
+    """The shared byte-stream interface: helpers over three primitives a subclass supplies.
 
-    A subclass sets ``_fd`` and implements ``_recv(n) -> bytes``,
-    ``_recv_into(view) -> int`` and ``_send(view) -> int``, each one
-    non-blocking syscall that raises ``BlockingIOError`` on ``EAGAIN``, and
-    ``_close_fd(fd)``.
-
-    One fiber may read while another writes; two fibers reading (or two
-    writing) at once get ``BusyResourceError`` from the second wait.
+    A subclass implements ``read_some``, ``read_into``, ``write_some`` and
+    ``close``/``aclose``, honouring ``_rbuf`` (bytes read ahead by
+    ``read_until``, handed out first) and ``_broken`` (set when a
+    ``write_all`` was interrupted).  Everything else is built here.
     """
 
-    __slots__ = ("_fd", "_wait", "_rbuf", "_streak", "_broken")
+    __slots__ = ("_rbuf", "_broken")
 
-    def _init_stream(self, fd: int, wait: WaitHook | None) -> None:
-        self._fd = fd  # -1 once closed
-        self._wait = FIBERS if wait is None else wait
+    def _init_stream(self) -> None:
         self._rbuf = b""  # bytes read past a delimiter, handed out before any syscall
-        self._streak = 0  # syscalls in a row that did not have to wait
         self._broken = None  # why writing is no longer possible, after an interrupted write_all
 
-    # -- the primitives: one syscall each ------------------------------------------
-
     async def read_some(self, max_bytes: int = DEFAULT_READ_SIZE) -> bytes:
-        """Up to ``max_bytes`` bytes, from one ``recv``/``read``; ``b""`` means end of stream.
-
-        Bytes left over from ``read_until`` are returned first, without a syscall.
-
-        Raises:
-            ClosedResourceError: the stream is closed, or was closed while waiting.
-            OSError: from the kernel, unmodified (e.g. ``ECONNRESET``).
-            Cancelled: the fiber was cancelled while it waited.
-        """
-        if self._rbuf:
-            return self._take(max_bytes)
-        if max_bytes < 1:
-            raise ValueError(f"max_bytes must be >= 1, not {max_bytes!r}")
-        await self._fair()
-        while True:
-            try:
-                data = self._recv(max_bytes)
-            except BlockingIOError:
-                self._streak = 0
-                await self._wait.readable(self._fd)
-                if self._fd < 0:  # closed by another fiber after ours was woken
-                    raise ClosedResourceError(f"{type(self).__name__} was closed")
-            else:
-                self._streak += 1
-                return data
+        """Up to ``max_bytes`` bytes; ``b""`` means end of stream."""
+        raise NotImplementedError
 
     async def read_into(self, buffer) -> int:
-        """Read into ``buffer`` (a writable bytes-like) with one ``recv_into``; 0 means end of stream.
-
-        Raises:
-            ClosedResourceError: the stream is closed, or was closed while waiting.
-            OSError: from the kernel, unmodified.
-            Cancelled: the fiber was cancelled while it waited.
-        """
-        view = memoryview(buffer).cast("B")
-        if not len(view):
-            raise ValueError("read_into() needs a non-empty buffer")
-        if self._rbuf:
-            n = min(len(view), len(self._rbuf))
-            view[:n] = self._take(n)
-            return n
-        await self._fair()
-        while True:
-            try:
-                n = self._recv_into(view)
-            except BlockingIOError:
-                self._streak = 0
-                await self._wait.readable(self._fd)
-                if self._fd < 0:  # closed by another fiber after ours was woken
-                    raise ClosedResourceError(f"{type(self).__name__} was closed")
-            else:
-                self._streak += 1
-                return n
+        """Read into ``buffer``; return the count, 0 at end of stream."""
+        raise NotImplementedError
 
     async def write_some(self, data) -> int:
-        """Write a prefix of ``data`` with one ``send``/``write``; return how many bytes went out.
+        """Write a prefix of ``data``; return its length."""
+        raise NotImplementedError
 
-        Raises:
-            ClosedResourceError: the stream is closed, or was closed while waiting.
-            BrokenResourceError: an earlier ``write_all`` was interrupted part-way.
-            OSError: from the kernel, unmodified (``EPIPE``, ``ECONNRESET``...).
-            Cancelled: the fiber was cancelled while it waited (nothing was written).
-        """
-        if self._broken is not None:
-            raise BrokenResourceError(self._broken)
-        await self._fair()
-        while True:
-            try:
-                n = self._send(data)
-            except BlockingIOError:
-                self._streak = 0
-                await self._wait.writable(self._fd)
-                if self._fd < 0:  # closed by another fiber after ours was woken
-                    raise ClosedResourceError(f"{type(self).__name__} was closed")
-            else:
-                self._streak += 1
-                return n
+    def close(self) -> None:
+        """Close the stream at once."""
+        raise NotImplementedError
 
-    async def _fair(self) -> None:
-        # Syscalls that never wait never yield: after a run of them, yield once
-        # -- *before* the syscall, so a cancellation here loses no data.
-        if self._fd < 0:
-            raise ClosedResourceError(f"{type(self).__name__} is closed")
-        if self._streak >= _FAIR_EVERY:
-            self._streak = 0
-            await self._wait.checkpoint()
-            if self._fd < 0:
-                raise ClosedResourceError(f"{type(self).__name__} was closed")
+    async def aclose(self) -> None:
+        """Close the stream (see ``close``); never waits for plain streams."""
+        self.close()
 
     def _take(self, n: int) -> bytes:
         data = self._rbuf
@@ -259,6 +190,10 @@ class Stream:
             return data
         self._rbuf = data[n:]
         return data[:n]
+
+    def _check_writable(self) -> None:
+        if self._broken is not None:
+            raise BrokenResourceError(self._broken)
 
     # -- helpers built on the primitives --------------------------------------------
 
@@ -358,7 +293,136 @@ class Stream:
         except IncompleteReadError as end:
             return end.partial
 
-    # -- closing --------------------------------------------------------------------
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.aclose()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+class FdStream(Stream):
+    """A stream over a kernel fd: a pipe end here, a socket in ``poorio.net``; it owns the fd.
+
+    ``read_some``/``read_into``/``write_some`` make one non-blocking syscall
+    and park on the wait hook only on ``EAGAIN``.  Subclasses swap the
+    syscalls (``_recv``, ``_recv_into``, ``_send``, ``_close_fd``).
+
+    One fiber may read while another writes; two fibers reading (or two
+    writing) at once get ``BusyResourceError`` from the second wait.
+    Regular files are not pollable: use ``poorio.open_file`` for them.
+    Writing to a pipe whose reader is gone raises ``BrokenPipeError``
+    (``EPIPE``); Python ignores ``SIGPIPE`` by default, an embedding program
+    must do so too.
+    """
+
+    __slots__ = ("_fd", "_wait", "_streak")
+
+    def __init__(self, fd: int, *, wait: WaitHook | None = None) -> None:
+        os.set_blocking(fd, False)
+        self._init_fd(fd, wait)
+
+    def _init_fd(self, fd: int, wait: WaitHook | None) -> None:
+        self._init_stream()
+        self._fd = fd  # -1 once closed
+        self._wait = FIBERS if wait is None else wait
+        self._streak = 0  # syscalls in a row that did not have to wait
+
+    # -- the primitives: one syscall each ------------------------------------------
+
+    async def read_some(self, max_bytes: int = DEFAULT_READ_SIZE) -> bytes:
+        """Up to ``max_bytes`` bytes, from one ``recv``/``read``; ``b""`` means end of stream.
+
+        Bytes left over from ``read_until`` are returned first, without a syscall.
+
+        Raises:
+            ClosedResourceError: the stream is closed, or was closed while waiting.
+            OSError: from the kernel, unmodified (e.g. ``ECONNRESET``).
+            Cancelled: the fiber was cancelled while it waited.
+        """
+        if self._rbuf:
+            return self._take(max_bytes)
+        if max_bytes < 1:
+            raise ValueError(f"max_bytes must be >= 1, not {max_bytes!r}")
+        await self._fair()
+        while True:
+            try:
+                data = self._recv(max_bytes)
+            except BlockingIOError:
+                self._streak = 0
+                await self._wait.readable(self._fd)
+                if self._fd < 0:  # closed by another fiber after ours was woken
+                    raise ClosedResourceError(f"{type(self).__name__} was closed")
+            else:
+                self._streak += 1
+                return data
+
+    async def read_into(self, buffer) -> int:
+        """Read into ``buffer`` (a writable bytes-like) with one ``recv_into``; 0 means end of stream.
+
+        Raises:
+            ClosedResourceError: the stream is closed, or was closed while waiting.
+            OSError: from the kernel, unmodified.
+            Cancelled: the fiber was cancelled while it waited.
+        """
+        view = memoryview(buffer).cast("B")
+        if not len(view):
+            raise ValueError("read_into() needs a non-empty buffer")
+        if self._rbuf:
+            n = min(len(view), len(self._rbuf))
+            view[:n] = self._take(n)
+            return n
+        await self._fair()
+        while True:
+            try:
+                n = self._recv_into(view)
+            except BlockingIOError:
+                self._streak = 0
+                await self._wait.readable(self._fd)
+                if self._fd < 0:  # closed by another fiber after ours was woken
+                    raise ClosedResourceError(f"{type(self).__name__} was closed")
+            else:
+                self._streak += 1
+                return n
+
+    async def write_some(self, data) -> int:
+        """Write a prefix of ``data`` with one ``send``/``write``; return how many bytes went out.
+
+        Raises:
+            ClosedResourceError: the stream is closed, or was closed while waiting.
+            BrokenResourceError: an earlier ``write_all`` was interrupted part-way.
+            OSError: from the kernel, unmodified (``EPIPE``, ``ECONNRESET``...).
+            Cancelled: the fiber was cancelled while it waited (nothing was written).
+        """
+        self._check_writable()
+        await self._fair()
+        while True:
+            try:
+                n = self._send(data)
+            except BlockingIOError:
+                self._streak = 0
+                await self._wait.writable(self._fd)
+                if self._fd < 0:  # closed by another fiber after ours was woken
+                    raise ClosedResourceError(f"{type(self).__name__} was closed")
+            else:
+                self._streak += 1
+                return n
+
+    async def _fair(self) -> None:
+        # Syscalls that never wait never yield: after a run of them, yield once
+        # -- *before* the syscall, so a cancellation here loses no data.
+        if self._fd < 0:
+            raise ClosedResourceError(f"{type(self).__name__} is closed")
+        if self._streak >= _FAIR_EVERY:
+            self._streak = 0
+            await self._wait.checkpoint()
+            if self._fd < 0:
+                raise ClosedResourceError(f"{type(self).__name__} was closed")
 
     @property
     def closed(self) -> bool:
@@ -386,54 +450,8 @@ class Stream:
         finally:
             self._close_fd(fd)
 
-    async def aclose(self) -> None:
-        """Close the stream (see ``close``); never waits for plain streams."""
-        self.close()
-
-    async def __aenter__(self):
-        return self
-
-    async def __aexit__(self, *exc_info) -> None:
-        await self.aclose()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         return f"<{type(self).__name__} fd={self._fd}{' closed' if self._fd < 0 else ''}>"
-
-    # -- what a subclass supplies ----------------------------------------------------
-
-    def _recv(self, n: int) -> bytes:
-        raise NotImplementedError
-
-    def _recv_into(self, view) -> int:
-        raise NotImplementedError
-
-    def _send(self, data) -> int:
-        raise NotImplementedError
-
-    def _close_fd(self, fd: int) -> None:
-        raise NotImplementedError
-
-
-class FdStream(Stream):
-    """A stream over a pipe end or another pollable fd; it takes ownership of ``fd``.
-
-    ``fd`` is made non-blocking.  Regular files are not pollable: use
-    ``poorio.open_file`` for them.  Writing to a pipe whose reader is gone
-    raises ``BrokenPipeError`` (``EPIPE``); Python ignores ``SIGPIPE`` by
-    default, an embedding program must do so too.
-    """
-
-    __slots__ = ()
-
-    def __init__(self, fd: int, *, wait: WaitHook | None = None) -> None:
-        os.set_blocking(fd, False)
-        self._init_stream(fd, wait)
 
     def _recv(self, n: int) -> bytes:
         return os.read(self._fd, n)
