@@ -1,0 +1,535 @@
+"""Networking IO objects: TCP and Unix stream sockets, listeners, UDP sockets.
+
+``connect_tcp``/``connect_unix`` return a ``SocketStream`` (the stream
+interface of ``poorio.streams`` over a socket); ``listen_tcp``/``listen_unix``
+return a ``Listener`` whose ``accept()`` does; ``open_udp`` returns a
+``DatagramSocket``.  Every socket is non-blocking and close-on-exec.  Socket
+options go by Emilua's names (``set_option("reuse_address", True)``).
+
+Errors from the kernel pass through unmodified: a refused connect raises
+``ConnectionRefusedError`` (``ECONNREFUSED``), a reset peer
+``ConnectionResetError``.  Sends use ``MSG_NOSIGNAL`` (``SO_NOSIGPIPE`` on
+macOS), so a dead peer is ``EPIPE``, never a ``SIGPIPE``.
+
+What this module does not do: time out by itself (wrap a call in
+``poorio.fail_after``), race address families in parallel (connect tries
+``getaddrinfo``'s addresses one after the other), or resolve names itself
+(numeric addresses are parsed in place; names go to ``poorio.threads`` when
+it is present -- see ``_resolve``).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import sys
+
+from .errors import ClosedResourceError
+from .streams import FIBERS, FdStream, WaitHook
+
+__all__ = [
+    "SocketStream",
+    "Listener",
+    "DatagramSocket",
+    "connect_tcp",
+    "listen_tcp",
+    "connect_unix",
+    "listen_unix",
+    "open_udp",
+    "getaddrinfo",
+]
+
+# MSG_NOSIGNAL: a send to a dead peer fails with EPIPE instead of killing the
+# process with SIGPIPE.  macOS has no such flag but a per-socket option.
+_SEND_FLAGS = getattr(socket, "MSG_NOSIGNAL", 0)
+_SO_NOSIGPIPE = getattr(socket, "SO_NOSIGPIPE", 0x1022 if sys.platform == "darwin" else None)
+# A non-blocking TCP connect "in progress" (Windows says WSAEWOULDBLOCK).  A
+# Unix-socket connect answers EAGAIN instead when the listener's backlog is
+# full: nothing started, so it is retried after a pause.
+_IN_PROGRESS = {errno.EINPROGRESS, getattr(errno, "WSAEWOULDBLOCK", errno.EINPROGRESS)}
+# accept() errors that mean "out of resources now", not "this connection failed":
+# retrying at once would spin, so the listener backs off instead.
+_ACCEPT_EXHAUSTED = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+_BACKOFF_FIRST, _BACKOFF_MAX = 0.01, 1.0  # seconds
+_DEFAULT_BACKLOG = 128
+
+# Emilua's option names -> (level, option).  All are ints or booleans.
+_OPTIONS = {
+    "reuse_address": (socket.SOL_SOCKET, socket.SO_REUSEADDR),
+    "keep_alive": (socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+    "broadcast": (socket.SOL_SOCKET, socket.SO_BROADCAST),
+    "send_buffer_size": (socket.SOL_SOCKET, socket.SO_SNDBUF),
+    "receive_buffer_size": (socket.SOL_SOCKET, socket.SO_RCVBUF),
+    "tcp_no_delay": (socket.IPPROTO_TCP, socket.TCP_NODELAY),
+}
+
+
+class _SocketOptions:
+    """``set_option``/``get_option`` by name, shared by every socket IO object."""
+
+    __slots__ = ()
+
+    def set_option(self, name: str, value) -> None:
+        """Set a socket option by its Emilua name (``"reuse_address"``, ``"tcp_no_delay"``...).
+
+        Raises:
+            ValueError: unknown option name.
+            OSError: from ``setsockopt``, unmodified.
+        """
+        level, option = _option(name)
+        self._sock.setsockopt(level, option, int(value))
+
+    def get_option(self, name: str) -> int:
+        """An option's current value (booleans as 0/1; the kernel may round sizes).
+
+        Raises:
+            ValueError: unknown option name.
+            OSError: from ``getsockopt``, unmodified.
+        """
+        level, option = _option(name)
+        return self._sock.getsockopt(level, option)
+
+    @property
+    def local_address(self):
+        """The address the socket is bound to (a ``(host, port)`` tuple, or a path)."""
+        return self._sock.getsockname()
+
+
+def _option(name: str) -> tuple:
+    try:
+        return _OPTIONS[name]
+    except KeyError:
+        raise ValueError(f"unknown socket option {name!r}; known: {', '.join(_OPTIONS)}") from None
+
+
+def _prepare(sock: socket.socket) -> socket.socket:
+    """Make ``sock`` non-blocking and SIGPIPE-free (it is close-on-exec from birth)."""
+    sock.setblocking(False)
+    if _SO_NOSIGPIPE is not None and not _SEND_FLAGS:
+        sock.setsockopt(socket.SOL_SOCKET, _SO_NOSIGPIPE, 1)
+    return sock
+
+
+def _close_socket(sock: socket.socket, wait: WaitHook) -> None:
+    fd = sock.fileno()
+    if fd >= 0:
+        try:
+            wait.closing(fd)
+        finally:
+            sock.close()
+
+
+class SocketStream(_SocketOptions, FdStream):
+    """A connected stream socket (TCP or Unix) with the ``poorio.streams`` interface.
+
+    Also: ``send_eof()`` (half-close), ``local_address``/``remote_address``,
+    ``nodelay``/``keep_alive`` properties and ``set_option``/``get_option``.
+    """
+
+    # _recv and _recv_into are the socket's bound methods, kept in slots (they
+    # shadow FdStream's os.read versions): the hot path is one C call.
+    __slots__ = ("_sock", "_recv", "_recv_into")
+
+    def __init__(self, sock: socket.socket, *, wait: WaitHook | None = None) -> None:
+        self._sock = _prepare(sock)
+        self._init_fd(sock.fileno(), wait)
+        self._recv = sock.recv
+        self._recv_into = sock.recv_into
+
+    def _send(self, data) -> int:
+        return self._sock.send(data, _SEND_FLAGS)
+
+    def _close_fd(self, fd: int) -> None:
+        self._sock.close()
+
+    def __del__(self) -> None:
+        sock = getattr(self, "_sock", None)
+        if sock is not None:
+            sock.close()
+
+    async def send_eof(self) -> None:
+        """Half-close: tell the peer no more data will come (``shutdown(SHUT_WR)``); reading goes on.
+
+        Raises:
+            ClosedResourceError: the stream is closed.
+            BrokenResourceError: a ``write_all`` was interrupted part-way.
+            OSError: from ``shutdown``, unmodified (e.g. ``ENOTCONN``).
+        """
+        await self._fair()
+        self._check_writable()
+        self._sock.shutdown(socket.SHUT_WR)
+
+    @property
+    def remote_address(self):
+        """The peer's address (a ``(host, port)`` tuple, or a path for Unix sockets)."""
+        return self._sock.getpeername()
+
+    @property
+    def nodelay(self) -> bool:
+        """``TCP_NODELAY``: send small writes at once (on by default for TCP)."""
+        return bool(self.get_option("tcp_no_delay"))
+
+    @nodelay.setter
+    def nodelay(self, value: bool) -> None:
+        self.set_option("tcp_no_delay", value)
+
+    @property
+    def keep_alive(self) -> bool:
+        """``SO_KEEPALIVE``: probe an idle connection."""
+        return bool(self.get_option("keep_alive"))
+
+    @keep_alive.setter
+    def keep_alive(self, value: bool) -> None:
+        self.set_option("keep_alive", value)
+
+
+class Listener(_SocketOptions):
+    """A listening socket: ``await accept()`` returns a ``SocketStream``.
+
+    Under ``EMFILE``/``ENFILE`` (no fds left) ``accept`` does not spin: it
+    logs a warning, sleeps a growing delay (up to 1 s) and retries.
+    """
+
+    __slots__ = ("_sock", "_wait", "_unlink", "_nodelay")
+
+    def __init__(self, sock: socket.socket, *, wait: WaitHook | None = None, nodelay: bool = False) -> None:
+        self._sock = _prepare(sock)
+        self._wait = FIBERS if wait is None else wait
+        self._unlink = None  # (path, device, inode) of a Unix socket file to remove on close
+        self._nodelay = nodelay
+
+    async def accept(self) -> SocketStream:
+        """The next incoming connection, as a ``SocketStream``.
+
+        Raises:
+            ClosedResourceError: the listener is closed, or was closed while waiting.
+            OSError: from ``accept``, unmodified (exhaustion errors are retried).
+            Cancelled: the fiber was cancelled while it waited.
+        """
+        sock = self._sock
+        wait = self._wait
+        delay = _BACKOFF_FIRST
+        while True:
+            fd = sock.fileno()
+            if fd < 0:
+                raise ClosedResourceError("the listener is closed")
+            try:
+                conn, _ = sock.accept()  # accept4(SOCK_CLOEXEC) where the OS has it
+            except BlockingIOError:
+                await wait.readable(fd)
+            except OSError as error:
+                if error.errno not in _ACCEPT_EXHAUSTED:
+                    raise
+                import logging
+
+                logging.getLogger("poorio.net").warning(
+                    "accept() on %r failed: %s; retrying in %.2f s", self.local_address, error, delay
+                )
+                await wait.sleep(delay)
+                delay = min(delay * 2, _BACKOFF_MAX)
+            else:
+                try:
+                    stream = SocketStream(conn, wait=wait)
+                    if self._nodelay:
+                        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                except BaseException:
+                    conn.close()
+                    raise
+                return stream
+
+    @property
+    def reuse_address(self) -> bool:
+        """``SO_REUSEADDR`` as set before binding (``listen_tcp`` sets it on POSIX)."""
+        return bool(self.get_option("reuse_address"))
+
+    @property
+    def closed(self) -> bool:
+        return self._sock.fileno() < 0
+
+    def fileno(self) -> int:
+        """The fd, for interop; do not accept on it yourself."""
+        return self._sock.fileno()
+
+    def close(self) -> None:
+        """Stop listening; a fiber waiting in ``accept`` wakes with ``ClosedResourceError``."""
+        _close_socket(self._sock, self._wait)
+        unlink, self._unlink = self._unlink, None
+        if unlink is not None:
+            path, dev, ino = unlink
+            try:
+                st = os.stat(path)
+                if (st.st_dev, st.st_ino) == (dev, ino):  # still ours, not a newer listener's
+                    os.unlink(path)
+            except OSError:
+                pass
+
+    async def aclose(self) -> None:
+        """Close the listener (see ``close``)."""
+        self.close()
+
+    async def __aenter__(self) -> Listener:
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Listener fd={self._sock.fileno()}>"
+
+
+class DatagramSocket(_SocketOptions):
+    """A UDP socket: ``send_to(data, address)`` and ``receive_from(max_size)``, one syscall each."""
+
+    __slots__ = ("_sock", "_wait")
+
+    def __init__(self, sock: socket.socket, *, wait: WaitHook | None = None) -> None:
+        self._sock = _prepare(sock)
+        self._wait = FIBERS if wait is None else wait
+
+    async def send_to(self, data, address) -> int:
+        """Send one datagram to ``address`` (a numeric ``(host, port)``); return the bytes sent.
+
+        Raises:
+            ClosedResourceError: the socket is closed, or was closed while waiting.
+            OSError: from ``sendto``, unmodified (e.g. ``EMSGSIZE``).
+            Cancelled: the fiber was cancelled while it waited.
+        """
+        self._open()
+        while True:
+            try:
+                return self._sock.sendto(data, _SEND_FLAGS, address)
+            except BlockingIOError:
+                await self._wait.writable(self._open())
+
+    async def receive_from(self, max_size: int = 65536) -> tuple:
+        """One datagram as ``(data, address)``; a longer datagram is truncated to ``max_size``.
+
+        Raises:
+            ClosedResourceError, OSError, Cancelled: as ``send_to``.
+        """
+        self._open()
+        while True:
+            try:
+                return self._sock.recvfrom(max_size)
+            except BlockingIOError:
+                await self._wait.readable(self._open())
+
+    def _open(self) -> int:
+        fd = self._sock.fileno()
+        if fd < 0:
+            raise ClosedResourceError("the datagram socket is closed")
+        return fd
+
+    def close(self) -> None:
+        """Close the socket; waiting fibers wake with ``ClosedResourceError``."""
+        _close_socket(self._sock, self._wait)
+
+    async def aclose(self) -> None:
+        self.close()
+
+    async def __aenter__(self) -> DatagramSocket:
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        self.close()
+
+
+# -- names and connections -----------------------------------------------------------
+
+
+async def getaddrinfo(host, port, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0, *, wait: WaitHook | None = None) -> list:
+    """``socket.getaddrinfo`` that does not block the scheduler.
+
+    Numeric hosts (and ``None``) are parsed in place (``AI_NUMERICHOST``
+    never touches the network).  Names are looked up in a worker thread:
+    ``poorio.threads`` when it is installed, else a thread of their own; a
+    cancelled caller stops waiting at once (the lookup finishes unseen).
+    With a blocking wait hook the lookup simply blocks.
+
+    Raises:
+        socket.gaierror: from the resolver, unmodified.
+        Cancelled: the fiber was cancelled while the name was looked up.
+    """
+    try:
+        return socket.getaddrinfo(host, port, family, type, proto, flags | socket.AI_NUMERICHOST)
+    except socket.gaierror as error:
+        if error.errno != socket.EAI_NONAME or host is None:
+            raise
+    if wait is not None and wait is not FIBERS:
+        return socket.getaddrinfo(host, port, family, type, proto, flags)
+    return await _in_thread(socket.getaddrinfo, host, port, family, type, proto, flags)
+
+
+async def _in_thread(fn, *args):
+    """``fn(*args)`` in a worker thread, awaited by the current fiber."""
+    try:
+        from . import threads
+    except ImportError:
+        threads = None
+    run_sync = getattr(threads, "run_sync", None)
+    if run_sync is not None:
+        return await run_sync(fn, *args)
+    import threading
+
+    from .traps import suspend
+
+    def setup(susp) -> None:
+        susp.expect_thread()
+
+        def work() -> None:
+            try:
+                result = fn(*args)
+            except BaseException as error:
+                deliver = susp.fail_threadsafe
+                value = error
+            else:
+                deliver = susp.complete_threadsafe
+                value = result
+            try:
+                deliver(value)
+            except ClosedResourceError:  # the scheduler is gone; nobody waits
+                pass
+
+        threading.Thread(target=work, name="poorio-getaddrinfo", daemon=True).start()
+
+    return await suspend(setup, f"getaddrinfo{args[:2]!r} in a thread")
+
+
+async def _connect(stream: SocketStream, address, wait: WaitHook, unix: bool = False) -> None:
+    sock = stream._sock
+    delay = _BACKOFF_FIRST
+    while True:
+        err = sock.connect_ex(address)
+        if err in _IN_PROGRESS:
+            await wait.writable(stream._fd)
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        elif unix and err == errno.EAGAIN:
+            await wait.sleep(delay)
+            delay = min(delay * 2, _BACKOFF_MAX)
+            continue
+        if err:
+            raise OSError(err, os.strerror(err))  # OSError picks the subclass: ConnectionRefusedError...
+        return
+
+
+async def connect_tcp(host, port: int, *, nodelay: bool = True, wait: WaitHook | None = None) -> SocketStream:
+    """A ``SocketStream`` connected to ``host``:``port``.
+
+    The addresses ``getaddrinfo`` returns are tried in its order, one at a
+    time; the first that connects wins.  Time it out with a cancel scope::
+
+        with poorio.fail_after(5):
+            stream = await poorio.connect_tcp("example.org", 80)
+
+    Raises:
+        OSError: the last address's error, unmodified (``ConnectionRefusedError``...).
+        socket.gaierror: the name did not resolve.
+        Cancelled: the fiber was cancelled (no socket is left open).
+    """
+    wait = FIBERS if wait is None else wait
+    infos = await getaddrinfo(host, port, 0, socket.SOCK_STREAM, wait=wait)
+    last = None
+    for family, kind, proto, _, address in infos:
+        try:
+            stream = SocketStream(socket.socket(family, kind, proto), wait=wait)
+        except OSError as error:  # e.g. EAFNOSUPPORT: no IPv6 here
+            last = error
+            continue
+        try:
+            await _connect(stream, address, wait)
+            if nodelay:
+                stream.nodelay = True
+        except OSError as error:
+            stream.close()
+            last = error
+            continue
+        except BaseException:
+            stream.close()
+            raise
+        return stream
+    raise last
+
+
+async def listen_tcp(host, port: int, *, backlog: int = _DEFAULT_BACKLOG, reuse_address: bool = True,
+                     nodelay: bool = True, wait: WaitHook | None = None) -> Listener:
+    """A ``Listener`` bound to the first address ``getaddrinfo(host, port)`` gives.
+
+    ``host=None`` means every interface; ``port=0`` lets the kernel choose
+    (read it from ``local_address``).  ``reuse_address`` sets
+    ``SO_REUSEADDR`` (not on Windows, where it would let others steal the
+    port); accepted streams get ``TCP_NODELAY`` when ``nodelay``.
+
+    Raises:
+        OSError: from ``socket``/``bind``/``listen``, unmodified (``EADDRINUSE``...).
+        socket.gaierror: the name did not resolve.
+    """
+    infos = await getaddrinfo(host, port, 0, socket.SOCK_STREAM, 0, socket.AI_PASSIVE, wait=wait)
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        if reuse_address and sys.platform != "win32":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(backlog)
+        return Listener(sock, wait=wait, nodelay=nodelay)
+    except BaseException:
+        sock.close()
+        raise
+
+
+async def connect_unix(path, *, wait: WaitHook | None = None) -> SocketStream:
+    """A ``SocketStream`` connected to the Unix socket at ``path``.
+
+    Raises:
+        OSError: unmodified (``FileNotFoundError``, ``ConnectionRefusedError``...).
+        Cancelled: the fiber was cancelled (no socket is left open).
+    """
+    wait = FIBERS if wait is None else wait
+    stream = SocketStream(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM), wait=wait)
+    try:
+        await _connect(stream, os.fspath(path), wait, unix=True)
+    except BaseException:
+        stream.close()
+        raise
+    return stream
+
+
+async def listen_unix(path, *, backlog: int = _DEFAULT_BACKLOG, wait: WaitHook | None = None) -> Listener:
+    """A ``Listener`` on a new Unix socket file at ``path``, removed again on close.
+
+    An existing file is an error, not silently replaced.
+
+    Raises:
+        OSError: from ``bind``/``listen``, unmodified (``EADDRINUSE``...).
+    """
+    path = os.fspath(path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(path)
+        st = os.stat(path)
+        sock.listen(backlog)
+        listener = Listener(sock, wait=wait)
+    except BaseException:
+        sock.close()
+        raise
+    listener._unlink = (path, st.st_dev, st.st_ino)
+    return listener
+
+
+async def open_udp(host=None, port: int = 0, *, family: int = 0, wait: WaitHook | None = None) -> DatagramSocket:
+    """A ``DatagramSocket`` bound to ``host``:``port`` (default: every interface, a port the kernel picks).
+
+    Raises:
+        OSError: from ``socket``/``bind``, unmodified.
+        socket.gaierror: the name did not resolve.
+    """
+    infos = await getaddrinfo(host, port, family, socket.SOCK_DGRAM, 0, socket.AI_PASSIVE, wait=wait)
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.bind(address)
+        return DatagramSocket(sock, wait=wait)
+    except BaseException:
+        sock.close()
+        raise
