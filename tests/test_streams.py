@@ -1,0 +1,314 @@
+"""Streams over pipes: one syscall per primitive, the helpers, closing, cancellation, the blocking hook.
+
+Every case runs on every backend; the peer is a real pipe (and a real
+thread for the blocking hook).  Timing appears only as safety nets.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import threading
+
+import pytest
+
+from fiber_helpers import backend, hang_guard, run  # noqa: F401 (fixtures)
+from poorio.cancel import fail_after, move_on_after
+from poorio.errors import BusyResourceError, ClosedResourceError, IncompleteReadError, LimitOverrunError
+from poorio.scheduler import spawn, stats
+from poorio.streams import BLOCKING, BrokenResourceError, FdStream, blocking, pipe
+from poorio.traps import sleep
+
+MB = 1024 * 1024
+
+
+def _payload(size: int) -> bytes:
+    return hashlib.sha256(b"seed").digest() * (size // 32)
+
+
+def _fill(fd: int) -> int:
+    """Write into a non-blocking pipe until the kernel refuses; return how much went in."""
+    total = 0
+    chunk = b"x" * 65536
+    while True:
+        try:
+            total += os.write(fd, chunk)
+        except BlockingIOError:
+            return total
+
+
+def test_pipe_carries_megabytes_intact(backend):
+    data = _payload(4 * MB)
+
+    async def main():
+        r, w = pipe()
+        async with r, w:
+
+            async def writer():
+                await w.write_all(data)
+                w.close()
+
+            f = spawn(writer)
+            digest = hashlib.sha256()
+            total = 0
+            with fail_after(20):
+                while True:
+                    chunk = await r.read_some(100_000)
+                    if not chunk:
+                        break
+                    digest.update(chunk)
+                    total += len(chunk)
+            await f.join()
+            return total, digest.digest()
+
+    assert run(main, backend=backend) == (len(data), hashlib.sha256(data).digest())
+
+
+def test_read_into_and_read_exactly(backend):
+    async def main():
+        r, w = pipe()
+        async with r, w:
+            await w.write_all(b"0123456789abc")
+            buf = bytearray(4)
+            n = await r.read_into(buf)
+            exact = await r.read_exactly(6)
+            w.close()
+            with pytest.raises(IncompleteReadError) as info:
+                await r.read_exactly(10)
+            return n, bytes(buf), exact, info.value.partial, info.value.expected
+
+    assert run(main, backend=backend) == (4, b"0123", b"456789", b"abc", 10)
+
+
+def test_read_line_and_leftovers_come_first_without_a_syscall(backend):
+    async def main():
+        r, w = pipe()
+        async with r, w:
+            await w.write_all(b"one\ntw")
+            first = await r.read_line()
+            await w.write_all(b"o\nthree")
+            second = await r.read_line()
+            # "three" is buffered and the pipe is empty with its writer open:
+            # a syscall would park, so returning at all proves there was none.
+            with fail_after(5):
+                rest = await r.read_some()
+            w.close()
+            last = await r.read_line()
+            return first, second, rest, last
+
+    assert run(main, backend=backend) == (b"one\n", b"two\n", b"three", b"")
+
+
+def test_read_until_delimiter_split_across_writes(backend):
+    async def main():
+        r, w = pipe()
+        async with r, w:
+
+            async def writer():
+                for piece in (b"head\r", b"\nbo", b"dy\r\n"):
+                    await w.write_all(piece)
+                    await sleep(0.01)
+
+            f = spawn(writer)
+            with fail_after(5):
+                lines = [await r.read_until(b"\r\n", 100), await r.read_until(b"\r\n", 100)]
+            await f.join()
+            return lines
+
+    assert run(main, backend=backend) == [b"head\r\n", b"body\r\n"]
+
+
+def test_read_line_limit_raises_and_keeps_the_bytes(backend):
+    async def main():
+        r, w = pipe()
+        async with r, w:
+            await w.write_all(b"a" * 40 + b"\nnext\n")
+            with pytest.raises(LimitOverrunError):
+                await r.read_line(max_size=16)
+            held = len(r._rbuf)  # never more than max_size read ahead
+            kept = await r.read_some()  # the bytes read while looking stay buffered
+            return held, kept, await r.read_line(), await r.read_line()
+
+    assert run(main, backend=backend) == (16, b"a" * 16, b"a" * 24 + b"\n", b"next\n")
+
+
+def test_read_line_limit_counts_the_delimiter(backend):
+    async def main():
+        r, w = pipe()
+        async with r, w:
+            await w.write_all(b"abcd\n")
+            with pytest.raises(LimitOverrunError):
+                await r.read_line(max_size=4)
+            return await r.read_line(max_size=5)
+
+    assert run(main, backend=backend) == b"abcd\n"
+
+
+def test_end_of_stream_is_empty_bytes(backend):
+    async def main():
+        r, w = pipe()
+        w.close()
+        async with r:
+            return await r.read_some(), await r.read_into(bytearray(8))
+
+    assert run(main, backend=backend) == (b"", 0)
+
+
+def test_close_wakes_a_blocked_reader_and_unregisters(backend):
+    async def main():
+        r, w = pipe()
+        with w:
+
+            async def reader():
+                with pytest.raises(ClosedResourceError):
+                    await r.read_some()
+                return "woken"
+
+            f = spawn(reader)
+            await sleep(0.01)
+            assert stats().io_waits == 1
+            r.close()
+            with fail_after(5):
+                result = await f.join()
+            assert stats().io_waits == 0
+            with pytest.raises(ClosedResourceError):
+                await r.read_some()
+            r.close()  # twice is fine
+            return result, r.closed
+
+    assert run(main, backend=backend) == ("woken", True)
+
+
+def test_two_readers_at_once_is_busy(backend):
+    async def main():
+        r, w = pipe()
+        async with r, w:
+            first = spawn(r.read_some)
+            await sleep(0.01)
+            with pytest.raises(BusyResourceError):
+                await r.read_some()
+            await w.write_all(b"x")
+            return await first.join()
+
+    assert run(main, backend=backend) == b"x"
+
+
+def test_cancel_mid_write_all_breaks_the_write_side(backend):
+    data = _payload(8 * MB)
+
+    async def main():
+        r, w = pipe()
+        async with r, w:
+            with move_on_after(0.05) as scope:
+                await w.write_all(data)  # nobody reads: it fills the pipe and parks
+            assert scope.cancelled_caught
+            with pytest.raises(BrokenResourceError, match="interrupted after"):
+                await w.write_some(b"more")
+            with pytest.raises(BrokenResourceError):
+                await w.write_all(b"more")
+            w.close()
+            got = bytearray()
+            while True:
+                chunk = await r.read_some()
+                if not chunk:
+                    break
+                got += chunk
+            return bytes(got)
+
+    got = run(main, backend=backend)
+    assert 0 < len(got) < len(data) and data.startswith(got)  # a prefix arrived, intact
+
+
+def test_cancel_before_the_first_byte_keeps_the_stream_usable(backend):
+    async def main():
+        r, w = pipe()
+        async with r, w:
+            filled = _fill(w.fileno())
+            with move_on_after(0.05) as scope:
+                await w.write_all(b"after")
+            assert scope.cancelled_caught
+            drained = len(await r.read_exactly(filled))
+
+            async def writer():
+                await w.write_all(b"after")
+
+            f = spawn(writer)
+            with fail_after(5):
+                tail = await r.read_exactly(5)
+            await f.join()
+            return drained == filled, tail
+
+    assert run(main, backend=backend) == (True, b"after")
+
+
+def test_write_to_a_pipe_without_reader_is_epipe(backend):
+    async def main():
+        r, w = pipe()
+        r.close()
+        async with w:
+            with pytest.raises(BrokenPipeError) as info:
+                await w.write_some(b"x")
+            return info.value.errno
+
+    assert run(main, backend=backend) == errno.EPIPE
+
+
+def test_a_busy_stream_lets_other_fibers_run(backend):
+    log = []
+
+    async def main():
+        r, w = pipe()
+        async with r, w:
+            await w.write_all(b"y" * 200)
+
+            async def other():
+                for i in range(3):
+                    log.append(f"other{i}")
+                    await sleep(0)
+
+            f = spawn(other)
+            for _ in range(200):
+                await r.read_some(1)  # never waits: the data is there
+            log.append("reader done")
+            await f.join()
+
+    run(main, backend=backend)
+    assert log.index("other0") < log.index("reader done")
+
+
+def test_fd_stream_owns_its_fd():
+    r, w = os.pipe()
+    stream = FdStream(r)
+    stream.close()
+    os.close(w)
+    with pytest.raises(OSError):
+        os.fstat(r)
+
+
+def test_blocking_hook_needs_no_scheduler():
+    r, w = pipe(wait=BLOCKING)
+    with r, w:
+        data = _payload(2 * MB)
+
+        def writer():
+            blocking(w.write_all(data))
+            w.close()
+
+        t = threading.Thread(target=writer)
+        t.start()
+        got = bytearray()
+        while True:
+            chunk = blocking(r.read_some())
+            if not chunk:
+                break
+            got += chunk
+        t.join()
+    assert bytes(got) == data
+
+
+def test_blocking_refuses_a_coroutine_that_suspends():
+    r, w = pipe()  # the fiber hook: waiting means yielding to a scheduler
+    with r, w:
+        with pytest.raises(RuntimeError, match="suspended"):
+            blocking(r.read_some())
