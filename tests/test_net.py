@@ -1,0 +1,424 @@
+"""TCP, Unix and UDP sockets against real peers: stdlib blocking sockets in threads, on every backend.
+
+Covers large payloads through partial reads and writes, half-close, a
+peer that resets, refused and timed-out connects, closing while a fiber
+waits, socket options, and accept under EMFILE (in a subprocess with a
+lowered RLIMIT_NOFILE).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import socket
+import struct
+import subprocess
+import sys
+import textwrap
+import threading
+
+import pytest
+
+from fiber_helpers import backend, hang_guard, run  # noqa: F401 (fixtures)
+from poorio import net
+from poorio.cancel import fail_after
+from poorio.errors import ClosedResourceError
+from poorio.scheduler import spawn, stats
+from poorio.streams import BLOCKING, blocking
+from poorio.traps import sleep
+
+MB = 1024 * 1024
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _payload(size: int) -> bytes:
+    return os.urandom(1024) * (size // 1024)
+
+
+def _sha(data) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class _Thread(threading.Thread):
+    """A peer thread whose result (or exception) ``finish()`` hands back."""
+
+    def __init__(self, fn, *args) -> None:
+        super().__init__(daemon=True)
+        self._fn, self._args = fn, args
+        self.result = self.error = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self.result = self._fn(*self._args)
+        except BaseException as error:  # handed to the test by finish()
+            self.error = error
+
+    def finish(self):
+        self.join(20)
+        assert not self.is_alive(), "peer thread hung"
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+def _recv_all(sock: socket.socket, chunk: int = 65536) -> bytes:
+    parts = []
+    while True:
+        data = sock.recv(chunk)
+        if not data:
+            return b"".join(parts)
+        parts.append(data)
+
+
+def _echo_client(port: int, data: bytes) -> str:
+    """Blocking client: send everything, half-close, read the echo until EOF."""
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+
+        def send():
+            sock.sendall(data)
+            sock.shutdown(socket.SHUT_WR)  # half-close: the echo server sees EOF, answers on
+
+        sender = _Thread(send)
+        got = _recv_all(sock)
+        sender.finish()
+        return _sha(got)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def _echo_once(listener) -> int:
+    async with await listener.accept() as conn:
+        total = 0
+        while True:
+            data = await conn.read_some()
+            if not data:
+                break
+            total += len(data)
+            await conn.write_all(data)
+        await conn.send_eof()
+        return total
+
+
+def test_tcp_echo_megabytes_with_half_close(backend):
+    data = _payload(6 * MB)
+
+    async def main():
+        async with await net.listen_tcp("127.0.0.1", 0) as listener:
+            port = listener.local_address[1]
+            peer = _Thread(_echo_client, port, data)
+            with fail_after(20):
+                total = await _echo_once(listener)
+            return total, peer
+
+    total, peer = run(main, backend=backend)
+    assert total == len(data) and peer.finish() == _sha(data)
+
+
+def test_client_writes_to_a_slow_reader_partially(backend):
+    data = _payload(4 * MB)
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+
+    def slow_reader():
+        conn, _ = server.accept()
+        with conn:
+            digest, total = hashlib.sha256(), 0
+            while True:
+                chunk = conn.recv(4096)  # small reads: the writer sees partial writes and EAGAIN
+                if not chunk:
+                    break
+                digest.update(chunk)
+                total += len(chunk)
+            conn.sendall(b"%d %s" % (total, digest.hexdigest().encode()))
+
+    async def main():
+        async with await net.connect_tcp("127.0.0.1", server.getsockname()[1]) as stream:
+            with fail_after(20):
+                await stream.write_all(data)
+                await stream.send_eof()
+                return await _read_to_end(stream)
+
+    with server:
+        peer = _Thread(slow_reader)
+        reply = run(main, backend=backend)
+        peer.finish()
+    assert reply == b"%d %s" % (len(data), _sha(data).encode())
+
+
+async def _read_to_end(stream) -> bytes:
+    parts = []
+    while True:
+        data = await stream.read_some()
+        if not data:
+            return b"".join(parts)
+        parts.append(data)
+
+
+def test_peer_reset_is_econnreset(backend):
+    def resetting_client(port):
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()  # linger 0: the kernel sends RST instead of FIN
+
+    async def main():
+        async with await net.listen_tcp("127.0.0.1", 0) as listener:
+            peer = _Thread(resetting_client, listener.local_address[1])
+            async with await listener.accept() as conn:
+                peer.finish()
+                with fail_after(5):
+                    with pytest.raises(ConnectionResetError) as info:
+                        while await conn.read_some():
+                            pass
+                return info.value.errno
+
+    assert run(main, backend=backend) == errno.ECONNRESET
+
+
+def test_write_after_peer_closed_is_epipe_or_reset_not_sigpipe(backend):
+    async def main():
+        async with await net.listen_tcp("127.0.0.1", 0) as listener:
+            client = socket.create_connection(listener.local_address)
+            async with await listener.accept() as conn:
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                client.close()
+                with fail_after(5):
+                    with pytest.raises(OSError) as info:
+                        while True:
+                            await conn.write_all(b"z" * 65536)
+                return info.value.errno
+
+    assert run(main, backend=backend) in (errno.EPIPE, errno.ECONNRESET)
+
+
+def test_connect_refused_has_the_real_errno(backend):
+    port = _free_port()
+
+    async def main():
+        with pytest.raises(ConnectionRefusedError) as info:
+            await net.connect_tcp("127.0.0.1", port)
+        return info.value.errno
+
+    assert run(main, backend=backend) == errno.ECONNREFUSED
+
+
+def test_connect_times_out_through_a_cancel_scope(backend):
+    # A listener that never accepts, with its backlog full: the next SYN is dropped.
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    fillers = []
+    try:
+        for _ in range(8):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(server.getsockname())
+            fillers.append(s)
+
+        async def main():
+            with pytest.raises(TimeoutError):
+                with fail_after(0.3):
+                    await net.connect_tcp(*server.getsockname())
+            return stats().io_waits
+
+        assert run(main, backend=backend) == 0
+    finally:
+        for s in fillers:
+            s.close()
+        server.close()
+
+
+def test_connect_by_name(backend):
+    async def main():
+        async with await net.listen_tcp("127.0.0.1", 0) as listener:
+            port = listener.local_address[1]
+            with fail_after(20):
+                client = await net.connect_tcp("localhost", port)
+                async with client, await listener.accept() as conn:
+                    await client.write_all(b"hi")
+                    return await conn.read_exactly(2)
+
+    assert run(main, backend=backend) == b"hi"
+
+
+def test_closing_a_listener_wakes_accept(backend):
+    async def main():
+        listener = await net.listen_tcp("127.0.0.1", 0)
+
+        async def acceptor():
+            with pytest.raises(ClosedResourceError):
+                await listener.accept()
+            return "woken"
+
+        f = spawn(acceptor)
+        await sleep(0.01)
+        listener.close()
+        with fail_after(5):
+            return await f.join(), listener.closed
+
+    assert run(main, backend=backend) == ("woken", True)
+
+
+def test_closing_a_socket_wakes_its_reader(backend):
+    async def main():
+        async with await net.listen_tcp("127.0.0.1", 0) as listener:
+            client = socket.create_connection(listener.local_address)
+            with client:
+                conn = await listener.accept()
+
+                async def reader():
+                    with pytest.raises(ClosedResourceError):
+                        await conn.read_some()
+                    return "woken"
+
+                f = spawn(reader)
+                await sleep(0.01)
+                conn.close()
+                with fail_after(5):
+                    result = await f.join()
+                return result, stats().io_waits
+
+    assert run(main, backend=backend) == ("woken", 0)
+
+
+def test_socket_options_by_name(backend):
+    async def main():
+        async with await net.listen_tcp("127.0.0.1", 0) as listener:
+            client = await net.connect_tcp(*listener.local_address)
+            async with client, await listener.accept() as conn:
+                before = (client.nodelay, conn.nodelay, listener.reuse_address)
+                client.nodelay = False
+                client.keep_alive = True
+                client.set_option("receive_buffer_size", 65536)
+                with pytest.raises(ValueError, match="unknown socket option"):
+                    client.set_option("no_such_option", 1)
+                after = (client.nodelay, client.keep_alive, client.get_option("receive_buffer_size") >= 65536)
+                addresses = client.remote_address == conn.local_address
+                return before, after, addresses
+
+    assert run(main, backend=backend) == ((True, True, True), (False, True, True), True)
+
+
+def test_udp_send_to_and_receive_from(backend):
+    async def main():
+        async with await net.open_udp("127.0.0.1") as a, await net.open_udp("127.0.0.1") as b:
+            await a.send_to(b"ping", b.local_address)
+            with fail_after(5):
+                data, sender = await b.receive_from()
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as plain:
+                plain.sendto(b"from stdlib", a.local_address)
+                with fail_after(5):
+                    other, _ = await a.receive_from()
+            return data, sender == a.local_address, other
+
+    assert run(main, backend=backend) == (b"ping", True, b"from stdlib")
+
+
+@pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="no Unix sockets here")
+def test_unix_stream_echo_and_socket_file_lifetime(backend, tmp_path):
+    path = str(tmp_path / "echo.sock")
+
+    async def main():
+        listener = await net.listen_unix(path)
+        async with listener:
+            with pytest.raises(OSError) as taken:
+                await net.listen_unix(path)
+            client = await net.connect_unix(path)
+            async with client, await listener.accept() as conn:
+                await client.write_all(b"over unix\n")
+                await client.send_eof()
+                line = await conn.read_line()
+                end = await conn.read_some()
+        with pytest.raises(FileNotFoundError):
+            await net.connect_unix(path)
+        return line, end, taken.value.errno, os.path.exists(path)
+
+    assert run(main, backend=backend) == (b"over unix\n", b"", errno.EADDRINUSE, False)
+
+
+def test_blocking_hook_runs_tcp_without_a_scheduler():
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+
+    def echo():
+        conn, _ = server.accept()
+        with conn:
+            conn.sendall(_recv_all(conn))
+
+    with server:
+        peer = _Thread(echo)
+        stream = blocking(net.connect_tcp(*server.getsockname(), wait=BLOCKING))
+        with stream:
+            blocking(stream.write_all(b"no fibers here"))
+            blocking(stream.send_eof())
+            reply = blocking(stream.read_exactly(14))
+        peer.finish()
+    assert reply == b"no fibers here"
+
+
+_EMFILE_CHILD = textwrap.dedent(
+    """
+    import json, logging, os, resource, socket, sys, time
+    sys.path.insert(0, sys.argv[1])
+    from poorio import net
+    from poorio.cancel import fail_after
+    from poorio.scheduler import run, spawn
+    from poorio.traps import sleep
+
+    warnings = []
+    class Count(logging.Handler):
+        def emit(self, record):
+            warnings.append(record.getMessage())
+    logging.getLogger("poorio.net").addHandler(Count())
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+
+    async def main():
+        listener = await net.listen_tcp("127.0.0.1", 0)
+        client = socket.create_connection(listener.local_address)  # waits in the backlog
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))
+        hogs = []
+        try:
+            while True:
+                hogs.append(os.dup(0))
+        except OSError:
+            pass                                     # EMFILE: not one fd left
+        accepted = spawn(listener.accept)
+        start = time.process_time()
+        await sleep(0.5)                             # accept keeps failing meanwhile
+        cpu = time.process_time() - start
+        for fd in hogs:
+            os.close(fd)
+        with fail_after(5):
+            conn = await accepted.join()             # the back-off retry gets it
+        conn.close(); client.close(); listener.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        return cpu
+
+    cpu = run(main)
+    print(json.dumps({"cpu": cpu, "warnings": len(warnings), "first": warnings[:1]}))
+    """
+)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_NOFILE is POSIX")
+def test_accept_under_emfile_backs_off_instead_of_spinning(backend):
+    env = dict(os.environ, POORIO_BACKEND=backend)
+    proc = subprocess.run(
+        [sys.executable, "-c", _EMFILE_CHILD, ROOT], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    # 0.5 s of back-off from 10 ms doubling: a handful of retries, each logged;
+    # a spinning accept would log thousands and burn the whole 0.5 s of CPU.
+    assert 1 <= report["warnings"] <= 10, report
+    assert "Too many open files" in report["first"][0]
+    assert report["cpu"] < 0.4, report
