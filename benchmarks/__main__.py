@@ -33,7 +33,7 @@ def cmd_run(args) -> int:
     reps = args.reps or (3 if args.quick else 5)
     mode = "quick" if args.quick else "full"
     _say(f"poorio benchmarks: {mode} mode, {reps} interleaved repetitions, {len(cases)} cases")
-    run = harness.run_all(cases, interps, reps, args.quick, args.impl, _say)
+    run = harness.run_all(cases, interps, reps, args.quick, args.impl, _say, args.quiet_wait)
     summary = harness.summarise(cases, run)
     meta = {
         "date": report.now(),
@@ -56,7 +56,7 @@ def cmd_run(args) -> int:
 
 def cmd_list(args) -> int:
     for case in CASES:
-        _say(f"{case.id:<18} {case.title}")
+        _say(f"{case.id:<18} {case.title_for(False)}")
         for impl in case.impls:
             needs = ", ".join(impl.requires) or "nothing extra"
             _say(f"    {impl.id:<22} on {'/'.join(impl.interps):<14} needs {needs}")
@@ -90,6 +90,8 @@ def main(argv=None) -> int:
     run.add_argument("--reps", type=int, help="repetitions (default 3 quick, 5 full)")
     run.add_argument("--only", nargs="+", help="case ids, id prefixes or scenarios (echo, pool, scheduler, ...)")
     run.add_argument("--impl", nargs="+", help="only implementations whose id contains one of these")
+    run.add_argument("--quiet-wait", type=float, default=0.0, metavar="SECONDS",
+                     help="before each measurement, wait up to this long for other processes to leave the CPUs idle")
     run.add_argument("--out", help="directory for RESULTS.md, results.svg, results.json (default benchmarks/)")
     for p in (run, sub.add_parser("setup", help="make .venv-bench-cpython and .venv-bench-pypy with the peers")):
         p.add_argument("--cpython", help="CPython interpreter (default: .venv-bench-cpython, then this one)")

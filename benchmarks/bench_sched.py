@@ -13,6 +13,7 @@ import random
 import resource
 import time
 
+from . import poorio_api
 from .memory import rss_bytes, tracemalloc_available
 
 
@@ -49,9 +50,7 @@ def _runner(impl: str):
 
         return trio.run
     if impl == "poorio":
-        import poorio
-
-        return poorio.run
+        return poorio_api.get("run")
     return _asyncio_runner(impl)
 
 
@@ -93,16 +92,15 @@ def _switches_main(family: str):
             return time.perf_counter() - t0
 
     else:
-        import poorio
+        sleep, spawn = poorio_api.get("sleep"), poorio_api.get("spawn")
 
         async def loop(n):
-            sleep = poorio.sleep
             for _ in range(n):
                 await sleep(0)
 
         async def main(n):
             t0 = time.perf_counter()
-            a, b = poorio.spawn(loop, n), poorio.spawn(loop, n)
+            a, b = spawn(loop, n), spawn(loop, n)
             await a.join()
             await b.join()
             return time.perf_counter() - t0
@@ -152,14 +150,13 @@ def _spawn_main(family: str):
             return time.perf_counter() - t0
 
     else:
-        import poorio
+        sleep, spawn = poorio_api.get("sleep"), poorio_api.get("spawn")
 
         async def child():
-            await poorio.sleep(0)
+            await sleep(0)
 
         async def main(n):
             t0 = time.perf_counter()
-            spawn = poorio.spawn
             fibers = [spawn(child) for _ in range(n)]
             for fiber in fibers:
                 await fiber.join()
@@ -168,7 +165,7 @@ def _spawn_main(family: str):
     return main
 
 
-def spawn_join(impl: str, n: int) -> dict:
+def spawn_join(impl: str, n: int, traced: bool = True) -> dict:
     """Seconds to spawn and join n tasks; peak memory per task (RSS, and tracemalloc on CPython)."""
     run, main = _runner(impl), _spawn_main(_family(impl))
     run(main, max(1, n // 10))
@@ -176,7 +173,7 @@ def spawn_join(impl: str, n: int) -> dict:
     elapsed = run(main, n)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     result = {"seconds": elapsed, "rss_bytes_per_task": max(0, peak - before) / n}
-    if tracemalloc_available():
+    if traced and tracemalloc_available():
         import tracemalloc
 
         tracemalloc.start()
@@ -227,18 +224,18 @@ def _sleeps_main(family: str):
             return clock() - t0, late
 
     else:
-        import poorio
+        sleep, spawn = poorio_api.get("sleep"), poorio_api.get("spawn")
 
         async def main(delays):
             late = []
             clock = time.perf_counter
 
             async def sleeper(delay, target):
-                await poorio.sleep(delay)
+                await sleep(delay)
                 late.append(clock() - target)
 
             t0 = clock()
-            fibers = [poorio.spawn(sleeper, d, t0 + d) for d in delays]
+            fibers = [spawn(sleeper, d, t0 + d) for d in delays]
             for fiber in fibers:
                 await fiber.join()
             return clock() - t0, late

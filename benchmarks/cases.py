@@ -58,11 +58,22 @@ class Case:
     extras: tuple = ()  # more metrics shown beside the headline
     quick_reps: int = 0  # at most this many repetitions under --quick (0: no cap)
 
+    def params_for(self, quick: bool) -> dict:
+        params = dict(self.params)
+        if quick:
+            params.update(self.quick)
+        return params
+
+    def title_for(self, quick: bool) -> str:
+        """The title with this mode's parameters filled in ("{n:,} tasks")."""
+        return self.title.format(**self.params_for(quick))
+
 
 # -- the implementations -------------------------------------------------------------
 
-POORIO_SCHED = ("poorio:run", "poorio:spawn", "poorio:sleep")
-POORIO_WAIT = POORIO_SCHED + ("poorio:wait_readable", "poorio:wait_writable")
+# Where the fiber API is defined (poorio_api.get prefers the package's own exports).
+POORIO_SCHED = ("poorio.scheduler:run", "poorio.scheduler:spawn", "poorio.traps:sleep")
+POORIO_WAIT = POORIO_SCHED + ("poorio.traps:wait_readable", "poorio.traps:wait_writable")
 
 ECHO_IMPLS = (
     Impl("asyncio-streams"),
@@ -73,7 +84,7 @@ ECHO_IMPLS = (
     Impl("poorio-aio-streams", ("poorio.aio:new_event_loop",), note="asyncio streams on poorio.aio's loop"),
     Impl("poorio-aio-protocol", ("poorio.aio:new_event_loop",), note="asyncio protocol on poorio.aio's loop"),
     Impl("poorio-events", ("poorio.events:EventSet",), note="event-set callbacks, no fibers"),
-    Impl("poorio-fibers", POORIO_SCHED + ("poorio:listen_tcp",), note="fibers on poorio's IO objects"),
+    Impl("poorio-fibers", POORIO_SCHED + ("poorio.net:listen_tcp",), note="fibers on poorio's IO objects"),
     Impl(
         "poorio-rawfibers",
         POORIO_WAIT,
@@ -142,7 +153,7 @@ def _echo(conns: int, size: int, label: str) -> Case:
         metric=RT_PER_S,
         baseline="asyncio-streams",
         params={"conns": conns, "size": size, "duration": 4.0, "warmup": 1.5},
-        quick={"duration": 1.0, "warmup": 0.7},
+        quick={"duration": 0.8, "warmup": 0.5},
         extras=ECHO_EXTRAS,
     )
 
@@ -171,25 +182,26 @@ CASES = (
     Case(
         id="sched-switch",
         scenario="scheduler",
-        title="sleep(0) context switches, two tasks",
+        title="sleep(0) context switches, two tasks × {n:,}",
         kind="worker",
         target="benchmarks.bench_sched:switches",
         impls=LOOP_IMPLS,
         metric=Metric("switches_per_s", "switches/s", ",.0f"),
         baseline="asyncio",
         params={"n": 500_000},
-        quick={"n": 100_000},
+        quick={"n": 50_000},
     ),
     Case(
         id="sched-spawn",
         scenario="scheduler",
-        title="spawn + join of 100,000 tasks",
+        title="spawn + join of {n:,} tasks",
         kind="worker",
         target="benchmarks.bench_sched:spawn_join",
         impls=LOOP_IMPLS,
         metric=Metric("seconds", "seconds", ".3f", "lower"),
         baseline="asyncio",
-        params={"n": 100_000},
+        params={"n": 100_000, "traced": True},
+        quick={"traced": False},  # tracemalloc's extra pass is slow: full runs only
         extras=(
             Metric("rss_bytes_per_task", "peak RSS B/task", ",.0f", "lower"),
             Metric("traced_bytes_per_task", "traced B/task", ",.0f", "lower"),
@@ -198,13 +210,14 @@ CASES = (
     Case(
         id="sched-sleeps",
         scenario="scheduler",
-        title="100,000 concurrent random sleeps of 0–1 s",
+        title="{n:,} concurrent random sleeps of 0–1 s",
         kind="worker",
         target="benchmarks.bench_sched:sleeps",
         impls=LOOP_IMPLS,
         metric=Metric("finish_s", "finish s", ".2f", "lower"),
         baseline="asyncio",
         params={"n": 100_000},
+        quick={"n": 30_000},
         extras=(
             Metric("late_p50_ms", "late p50 ms", ",.0f", "lower"),
             Metric("late_p99_ms", "late p99 ms", ",.0f", "lower"),
@@ -214,14 +227,14 @@ CASES = (
     Case(
         id="channel-pingpong",
         scenario="channels",
-        title="channel ping-pong between two tasks",
+        title="channel ping-pong between two tasks, {n:,} round trips",
         kind="worker",
         target="benchmarks.bench_channels:pingpong",
         impls=CHANNEL_IMPLS,
         metric=Metric("round_trips_per_s", "round trips/s", ",.0f"),
         baseline="asyncio",
         params={"n": 200_000},
-        quick={"n": 50_000},
+        quick={"n": 30_000},
     ),
     Case(
         id="import",
@@ -236,7 +249,7 @@ CASES = (
     Case(
         id="idle-1000",
         scenario="footprint",
-        title="server RSS with 1,000 idle connections",
+        title="server RSS with {conns:,} idle connections",
         kind="idle",
         impls=IDLE_IMPLS,
         metric=Metric("conn_rss_mb", "+RSS MB for 1,000 conns", ".2f", "lower"),

@@ -176,6 +176,40 @@ def rss_bytes(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
+def background_cpu(seconds: float = 0.2) -> float:
+    """How busy the machine is while the suite itself is idle: % of one CPU (0-100 x nproc)."""
+
+    def sample():
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+        return sum(fields), idle
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(seconds)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return -1.0
+    span = total1 - total0
+    ncpu = os.cpu_count() or 1
+    return 100.0 * ncpu * (span - (idle1 - idle0)) / span if span > 0 else 0.0
+
+
+def wait_for_quiet(limit: float, threshold: float, say) -> float:
+    """Wait up to ``limit`` seconds for background CPU below ``threshold`` %; return the last reading."""
+    deadline = time.monotonic() + limit
+    busy = background_cpu()
+    announced = False
+    while busy > threshold and time.monotonic() < deadline:
+        if not announced:
+            say(f"    machine busy ({busy:.0f}% of a CPU used by other processes): waiting up to {limit:.0f} s")
+            announced = True
+        time.sleep(1.0)
+        busy = background_cpu()
+    return busy
+
+
 # -- executing one measurement -------------------------------------------------------------
 
 
@@ -191,10 +225,7 @@ class Runner:
         self.echoserver = None
 
     def params(self, case: Case) -> dict:
-        params = dict(case.params)
-        if self.quick:
-            params.update(case.quick)
-        return params
+        return case.params_for(self.quick)
 
     def measure(self, case: Case, impl: Impl, interp: Interp | None) -> dict:
         kind = case.kind
@@ -395,7 +426,10 @@ def plan(cases, interps, impl_filter, say) -> tuple:
     return todo, skipped
 
 
-def run_all(cases, interps, reps: int, quick: bool, impl_filter, say) -> dict:
+QUIET_THRESHOLD = 25.0  # % of one CPU used by others, above which a measurement is "disturbed"
+
+
+def run_all(cases, interps, reps: int, quick: bool, impl_filter, say, quiet_wait: float = 0.0) -> dict:
     for interp in list(interps):
         err = interp.probe(all_requirements())
         if err:
@@ -415,11 +449,15 @@ def run_all(cases, interps, reps: int, quick: bool, impl_filter, say) -> dict:
                 continue
             where = interp.name if interp else "native"
             record = {"case": case.id, "impl": impl.id, "interp": where, "round": rnd}
+            if quiet_wait > 0:
+                record["bg_cpu_pct"] = wait_for_quiet(quiet_wait, QUIET_THRESHOLD, say)
+            else:
+                record["bg_cpu_pct"] = background_cpu(0.1)
             try:
                 record["metrics"] = runner.measure(case, impl, interp)
                 m = case.metric
                 say(f"[{rnd + 1}/{reps} {time.monotonic() - started:5.0f}s] {case.id:<16} {impl.id:<20} {where:<7} "
-                    f"{format(record['metrics'][m.key], m.fmt)} {m.label}")
+                    f"{format(record['metrics'][m.key], m.fmt)} {m.label}  (others: {record['bg_cpu_pct']:.0f}% CPU)")
             except (Failure, RuntimeError) as exc:
                 record["error"] = str(exc)
                 say(f"[{rnd + 1}/{reps}] {case.id:<16} {impl.id:<20} {where:<7} FAILED: {exc}")

@@ -84,6 +84,8 @@ def _label(impl: str, interp: str) -> str:
 
 def markdown(cases, summary, run, meta) -> str:
     m = machine_facts()
+    quick = meta["mode"] == "quick"
+    loads = sorted(r["bg_cpu_pct"] for r in run["results"] if r.get("bg_cpu_pct", -1) >= 0)
     out = [
         "# poorio benchmark results",
         "",
@@ -96,9 +98,20 @@ def markdown(cases, summary, run, meta) -> str:
         f"- **Pinning:** {'server/worker on CPU 0, load generator on CPU 1 (taskset)' if run['pinned'] else 'none (no taskset or < 2 CPUs)'}",
         f"- **poorio:** commit {meta['commit']}",
     ]
+    if loads:
+        med_load = loads[len(loads) // 2]
+        out.append(
+            f"- **Other processes' CPU use** just before each measurement: median {med_load:.0f}%, "
+            f"max {loads[-1]:.0f}% of one CPU"
+        )
+
     for name, facts in run["interps"].items():
         peers = ", ".join(f"{k} {v}" for k, v in sorted(facts["packages"].items())) or "no peers installed"
         out.append(f"- **{name}:** {facts['version']} — {peers}")
+    if loads and loads[len(loads) // 2] > 25:
+        out += ["", f"> **Warning:** other processes kept the machine busy during this run (median "
+                    f"{loads[len(loads) // 2]:.0f}% of a CPU): absolute numbers are depressed and noisy, ratios less "
+                    "so. Re-run on a quiet machine (`--quiet-wait 60` waits for one) before quoting them."]
     out += [
         "",
         "**Ratios** are *times better than asyncio on CPython* (the case's baseline named in each table): "
@@ -123,7 +136,7 @@ def markdown(cases, summary, run, meta) -> str:
         poorio = [(row["ratio"], _label(i, it)) for (i, it), row in rows.items() if i.startswith("poorio") and row.get("ratio")]
         best = max(poorio) if poorio else None
         out.append(
-            f"| {case.title} | {f'{best[1]} {best[0]:.2f}×' if best else '–'} | "
+            f"| {case.title_for(quick)} | {f'{best[1]} {best[0]:.2f}×' if best else '–'} | "
             f"{pick(lambda i: i.startswith(('asyncio', 'uvloop', 'selectors')))} | {pick(lambda i: i == 'trio')} |"
         )
     scenario = None
@@ -137,7 +150,7 @@ def markdown(cases, summary, run, meta) -> str:
         metric = case.metric
         out += [
             "",
-            f"### {case.title}",
+            f"### {case.title_for(quick)}",
             "",
             f"Baseline: `{case.baseline}` on CPython. Headline: {metric.label} "
             f"({'higher' if metric.better == 'higher' else 'lower'} is better).",
@@ -232,7 +245,7 @@ def plot(cases, summary, meta) -> str:
                 rlo, rhi = base * med / hi, base * med / lo
             bars.append((_label(impl, interp), base, rlo, rhi, interp == "pypy"))
         if bars:
-            panels.append(svg.BarPanel(f"{case.title} — {case.metric.label}, × asyncio (CPython)", bars))
+            panels.append(svg.BarPanel(f"{case.title_for(meta['mode'] == 'quick')} — {case.metric.label}, × asyncio (CPython)", bars))
     if pool_series:
         panels.append(svg.LinePanel(
             "Pool cycle time with one active fd vs idle fds registered",

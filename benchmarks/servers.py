@@ -252,15 +252,16 @@ def selectors_loop() -> None:
 
 
 def poorio_rawfibers() -> None:
-    """Fibers on ``poorio.wait_readable``/``wait_writable`` and raw non-blocking sockets.
+    """Fibers on ``wait_readable``/``wait_writable`` and raw non-blocking sockets.
 
     Measures the scheduler by itself: no IO objects, the same recv/send
     calls as the hand-written loops.  Reads are tried first; a fiber parks
     only on EAGAIN.
     """
-    import poorio
+    from . import poorio_api
 
-    wait_readable, wait_writable = poorio.wait_readable, poorio.wait_writable
+    wait_readable, wait_writable = poorio_api.get("wait_readable"), poorio_api.get("wait_writable")
+    spawn, notify_closing = poorio_api.get("spawn"), poorio_api.get("notify_closing")
 
     async def handle(sock):
         recv, send = sock.recv, sock.send
@@ -283,16 +284,112 @@ def poorio_rawfibers() -> None:
         except ConnectionError:
             pass
         finally:
+            notify_closing(sock)
             sock.close()
 
     async def main():
         lsock = _listening_socket()
         while True:
             for conn in _accepted(lsock):
-                poorio.spawn(handle, conn)
+                spawn(handle, conn)
             await wait_readable(lsock)
 
-    poorio.run(main)
+    poorio_api.get("run")(main, capacity=BACKLOG + 64)
+
+
+def poorio_fibers() -> None:
+    """Fibers on poorio's IO objects: ``listen_tcp``, ``Listener.accept``, ``read_some``/``write_all``."""
+    from poorio.net import listen_tcp
+
+    from . import poorio_api
+
+    spawn = poorio_api.get("spawn")
+
+    async def handle(stream):
+        read_some, write_all = stream.read_some, stream.write_all
+        try:
+            while True:
+                data = await read_some(CHUNK)
+                if not data:
+                    break
+                await write_all(data)
+        except OSError:
+            pass
+        finally:
+            stream.close()
+
+    async def main():
+        listener = await listen_tcp(HOST, 0, backlog=BACKLOG, nodelay=True)
+        _announce(listener.local_address[1])
+        accept = listener.accept
+        while True:
+            spawn(handle, await accept())
+
+    poorio_api.get("run")(main, capacity=BACKLOG + 64)
+
+
+def poorio_events() -> None:
+    """Callbacks on an ``EventSet``, no fibers: persistent read events, contexts called in a loop."""
+    from poorio.events import EventSet
+
+    events = EventSet(capacity=BACKLOG + 64)
+    add, delete = events.add, events.delete
+
+    def reader(sock):
+        recv, send = sock.recv, sock.send
+
+        def on_read(ev):
+            try:
+                data = recv(CHUNK)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                delete(ev.id)
+                sock.close()
+                return
+            try:
+                sent = send(data)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                delete(ev.id)
+                sock.close()
+                return
+            if sent < len(data):  # short write: stop reading until the rest is out
+                delete(ev.id)
+                add("W", sock, writer(sock, data[sent:]))
+
+        return on_read
+
+    def writer(sock, rest):
+        def on_write(ev):
+            nonlocal rest
+            try:
+                sent = sock.send(rest)
+            except BlockingIOError:
+                return
+            except OSError:
+                delete(ev.id)
+                sock.close()
+                return
+            rest = rest[sent:]
+            if not rest:
+                delete(ev.id)
+                add("R", sock, reader(sock))
+
+        return on_write
+
+    lsock = _listening_socket()
+
+    def on_accept(ev):
+        for conn in _accepted(lsock):
+            add("R", conn, reader(conn))
+
+    add("R", lsock, on_accept)
+    for ev in events(True):
+        ev.context(ev)
 
 
 IMPLS = {
@@ -305,6 +402,8 @@ IMPLS = {
     "poorio-pool": poorio_pool,
     "poorio-pool-poll": poorio_pool_poll,
     "poorio-rawfibers": poorio_rawfibers,
+    "poorio-events": poorio_events,
+    "poorio-fibers": poorio_fibers,
     "poorio-aio-streams": poorio_aio_streams,
     "poorio-aio-protocol": poorio_aio_protocol,
 }
