@@ -1,9 +1,9 @@
 """Channel ping-pong: round trips per second between two tasks, per implementation.
 
 Runs inside a worker subprocess.  Two tasks bounce one message back and
-forth over two channels, n round trips: asyncio.Queue (on asyncio's loop,
+forth over two channels, n round trips: asyncio.Queue (unbounded) (on asyncio's loop,
 uvloop's and poorio.aio's), trio memory channels (unbuffered, trio's usual
-choice) and poorio's ``Channel`` (rendezvous) and ``Queue``.
+choice) and poorio's ``Channel`` (rendezvous) and ``Queue(1)``.
 """
 
 from __future__ import annotations
@@ -62,13 +62,44 @@ def _trio_main():
     return main
 
 
+def _poorio_main(kind: str):
+    from poorio.ops import Channel, Queue
+
+    from . import poorio_api
+
+    spawn = poorio_api.get("spawn")
+
+    def new():
+        return Channel() if kind == "channel" else Queue(1)
+
+    async def main(n):
+        ping, pong = new(), new()
+
+        async def echo():
+            get, put = ping.get, pong.put
+            for _ in range(n):
+                await put(await get())
+
+        fiber = spawn(echo)
+        t0 = time.perf_counter()
+        put, get = ping.put, pong.get
+        for i in range(n):
+            await put(i)
+            await get()
+        elapsed = time.perf_counter() - t0
+        await fiber.join()
+        return elapsed
+
+    return main
+
+
 def _main(impl: str):
     if impl == "trio":
         return "trio", _trio_main()
-    if impl in ("poorio-channel", "poorio-queue"):
-        from .bench_poorio import channel_pingpong_main
-
-        return "poorio", channel_pingpong_main(impl[len("poorio-"):])
+    if impl == "poorio-channel":
+        return "poorio", _poorio_main("channel")
+    if impl == "poorio-queue":
+        return "poorio", _poorio_main("queue")
     return impl, _asyncio_main()
 
 

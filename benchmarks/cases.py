@@ -115,7 +115,7 @@ CHANNEL_IMPLS = (
     Impl("trio", ("trio",), note="trio memory channels (unbuffered)"),
     Impl("poorio-aio", ("poorio.aio:new_event_loop",), note="asyncio.Queue on poorio.aio's loop"),
     Impl("poorio-channel", POORIO_SCHED + ("poorio.ops:Channel",), note="poorio.ops.Channel (rendezvous)"),
-    Impl("poorio-queue", POORIO_SCHED + ("poorio.ops:Queue",), note="poorio.ops.Queue"),
+    Impl("poorio-queue", POORIO_SCHED + ("poorio.ops:Queue",), note="poorio.ops.Queue(1)"),
 )
 
 POOL_IMPLS = (
