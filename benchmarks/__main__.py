@@ -4,6 +4,7 @@
     python -m benchmarks run --quick      # a few minutes; writes benchmarks/RESULTS.md and results.svg
     python -m benchmarks run              # the full run
     python -m benchmarks list             # every case and implementation
+    python -m benchmarks profile echo-100x1k poorio-fibers   # the server under cProfile
 """
 
 from __future__ import annotations
@@ -54,6 +55,29 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_profile(args) -> int:
+    """One echo measurement with the server under cProfile; print where its time went."""
+    import pstats
+    import tempfile
+
+    case = next((c for c in CASES if c.id == args.case and c.kind == "echo"), None)
+    impl = next((i for i in case.impls if i.id == args.impl), None) if case else None
+    if impl is None:
+        _say(f"profile needs an echo case and one of its impls, e.g. echo-100x1k poorio-fibers")
+        return 2
+    interps = harness.default_interpreters(args.cpython, args.pypy, True)
+    interp = interps[0]
+    interp.probe(impl.requires)
+    runner = harness.Runner(quick=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        runner.profile_to = str(Path(tmp) / "server.prof")
+        result = runner.measure(case, impl, interp)
+        _say(f"{case.id} {impl.id} on {interp.name} (under cProfile): {result['rt_per_s']:,.0f} round trips/s")
+        stats = pstats.Stats(runner.profile_to)
+        stats.sort_stats(args.sort).print_stats(args.top)
+    return 0
+
+
 def cmd_list(args) -> int:
     for case in CASES:
         _say(f"{case.id:<18} {case.title_for(False)}")
@@ -98,8 +122,16 @@ def main(argv=None) -> int:
         p.add_argument("--pypy", help="PyPy interpreter (default: .venv-bench-pypy, then pypy3 on PATH)")
         p.add_argument("--no-pypy", action="store_true", help="CPython only")
     sub.add_parser("list", help="list the cases and implementations")
+    prof = sub.add_parser("profile", help="run one echo case with its server under cProfile")
+    prof.add_argument("case", help="an echo case id, e.g. echo-100x1k")
+    prof.add_argument("impl", help="a server, e.g. poorio-fibers")
+    prof.add_argument("--sort", default="tottime", help="pstats sort key (default tottime)")
+    prof.add_argument("--top", type=int, default=25, help="how many functions to print")
+    prof.add_argument("--cpython", help="the interpreter (default as for run)")
+    prof.add_argument("--pypy", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    return {"run": cmd_run, "list": cmd_list, "setup": cmd_setup}[args.command](args)
+    commands = {"run": cmd_run, "list": cmd_list, "setup": cmd_setup, "profile": cmd_profile}
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

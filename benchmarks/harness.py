@@ -223,6 +223,7 @@ class Runner:
         self.server_pin, self.gen_pin = pinning()
         self.echoload = None
         self.echoserver = None
+        self.profile_to = None  # a file: servers run under cProfile and write their stats there
 
     def params(self, case: Case) -> dict:
         return case.params_for(self.quick)
@@ -260,7 +261,10 @@ class Runner:
         else:
             cmd = [*self.server_pin, interp.path, "-m", "benchmarks.servers", impl.name, str(SERVER_MAX_SECONDS)]
         errors = tempfile.TemporaryFile()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, cwd=ROOT, env=child_env())
+        env = child_env()
+        if self.profile_to:
+            env["POORIO_BENCH_PROFILE"] = self.profile_to
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, cwd=ROOT, env=env)
         deadline = time.monotonic() + 30
         line = b""
         while time.monotonic() < deadline and proc.poll() is None:

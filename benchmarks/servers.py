@@ -3,7 +3,9 @@
 ``python -m benchmarks.servers IMPL [MAX_SECONDS]`` listens on 127.0.0.1 on
 a port the kernel picks, prints ``PORT <n>`` and echoes every byte it reads
 back to its sender until it is terminated -- or until ``MAX_SECONDS`` pass
-(``signal.alarm``), so a lost runner never leaves a server behind.
+(``signal.alarm``), so a lost runner never leaves a server behind.  With
+``POORIO_BENCH_PROFILE=FILE`` it runs under cProfile and writes the stats
+to FILE when it is terminated (``python -m benchmarks profile`` does this).
 
 Every server does the same work: read up to 64 KiB, write it all back, with
 ``TCP_NODELAY`` set and a listen backlog of 4096 (1,000 clients connect at
@@ -409,10 +411,32 @@ IMPLS = {
 }
 
 
+def _profiled(impl, path: str) -> None:
+    """Run ``impl`` under cProfile; SIGTERM (the runner's stop) writes the stats to ``path``."""
+    import cProfile
+
+    profile = cProfile.Profile()
+
+    def stop(signum, frame):
+        profile.disable()
+        profile.dump_stats(path)
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    profile.enable()
+    impl()
+
+
 def main(argv) -> None:
+    import os
+
     impl = IMPLS[argv[1]]
     signal.alarm(int(argv[2]) if len(argv) > 2 else 300)
-    impl()
+    profile_to = os.environ.get("POORIO_BENCH_PROFILE")
+    if profile_to:
+        _profiled(impl, profile_to)
+    else:
+        impl()
 
 
 if __name__ == "__main__":
