@@ -61,6 +61,7 @@ class Interp:
             return (out.stderr.strip().splitlines() or ["failed"])[-1]
         facts = json.loads(out.stdout.strip().splitlines()[-1])
         self.version = facts["version"]
+        self.name = "pypy" if self.version.startswith("PyPy") else "cpython"  # what it is, not what it was called
         self.packages = facts["packages"]
         self.missing = facts["missing"]
         return None
