@@ -130,6 +130,12 @@ IMPORT_IMPLS = (
     Impl("uvloop", ("uvloop",), CPYTHON_ONLY, arg="uvloop"),
     Impl("trio", ("trio",), arg="trio"),
     Impl("poorio", ("poorio",), arg="poorio"),
+    Impl(
+        "poorio-net",
+        ("poorio.scheduler", "poorio.ops", "poorio.net"),
+        arg="poorio.scheduler, poorio.ops, poorio.net",
+        note="what a fiber network program imports: scheduler, ops and net",
+    ),
 )
 
 # -- the metrics ---------------------------------------------------------------------
@@ -143,7 +149,7 @@ ECHO_EXTRAS = (
 )
 
 
-def _echo(conns: int, size: int, label: str) -> Case:
+def _echo(conns: int, size: int, label: str, quick_reps: int = 0) -> Case:
     return Case(
         id=f"echo-{label}",
         scenario="echo",
@@ -153,8 +159,9 @@ def _echo(conns: int, size: int, label: str) -> Case:
         metric=RT_PER_S,
         baseline="asyncio-streams",
         params={"conns": conns, "size": size, "duration": 4.0, "warmup": 1.5},
-        quick={"duration": 0.8, "warmup": 0.5},
+        quick={"duration": 0.6, "warmup": 0.4},
         extras=ECHO_EXTRAS,
+        quick_reps=quick_reps,
     )
 
 
@@ -176,8 +183,8 @@ def _pool(fds: int) -> Case:
 
 CASES = (
     _echo(100, 1024, "100x1k"),
-    _echo(1000, 1024, "1000x1k"),
-    _echo(100, 16384, "100x16k"),
+    _echo(1000, 1024, "1000x1k", quick_reps=2),
+    _echo(100, 16384, "100x16k", quick_reps=2),
     *(_pool(n) for n in (10, 100, 1000, 10000)),
     Case(
         id="sched-switch",

@@ -297,8 +297,14 @@ class Runner:
             _stop(proc)
         lines = out.stdout.strip().splitlines()
         result = json.loads(lines[-1]) if lines else {"error": out.stderr.strip() or "no output"}
+        if result.get("round_trips") == 0:
+            raise Failure(
+                f"not one round trip completed in {p['warmup'] + p['duration']:g} s "
+                f"(warm-up + measurement): the server answers too slowly; server: {_tail(errors) or 'no message'}"
+            )
         if out.returncode != 0 or "error" in result:
-            why = result.get("error") or out.stderr.strip().splitlines()[-1:] or "failed"
+            gen_errors = out.stderr.strip().splitlines()
+            why = result.get("error") or (gen_errors[-1] if gen_errors else f"exit status {out.returncode}")
             raise Failure(f"echoload: {why}; server: {_tail(errors) or 'no message'}")
         errors.close()
         return {
@@ -457,7 +463,7 @@ def run_all(cases, interps, reps: int, quick: bool, impl_filter, say, quiet_wait
             if quiet_wait > 0:
                 record["bg_cpu_pct"] = wait_for_quiet(quiet_wait, QUIET_THRESHOLD, say)
             else:
-                record["bg_cpu_pct"] = background_cpu(0.1)
+                record["bg_cpu_pct"] = background_cpu(0.05)
             try:
                 record["metrics"] = runner.measure(case, impl, interp)
                 m = case.metric

@@ -13,7 +13,7 @@ import os
 import platform
 import subprocess
 
-from . import svg
+from . import svg, targets
 from .harness import ROOT
 
 SCENARIO_TITLES = {
@@ -139,6 +139,9 @@ def markdown(cases, summary, run, meta) -> str:
             f"| {case.title_for(quick)} | {f'{best[1]} {best[0]:.2f}×' if best else '–'} | "
             f"{pick(lambda i: i.startswith(('asyncio', 'uvloop', 'selectors')))} | {pick(lambda i: i == 'trio')} |"
         )
+    out += ["", "## Targets (issue 9)", "", "| target | measured | verdict |", "|---|---|---|"]
+    for text, measured, verdict in targets.evaluate(summary, quick):
+        out.append(f"| {text} | {measured} | {'**missed**' if verdict == 'missed' else verdict} |")
     scenario = None
     for case in cases:
         if case.scenario != scenario:
