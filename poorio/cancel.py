@@ -45,7 +45,7 @@ class CancelNode:
 
     def _init_node(self, parent, owner, shield: bool) -> None:
         self._parent = parent  # the enclosing node, None for a top-level fiber
-        self._children = None  # the nodes whose parent this is, a set once there are any
+        self._children = None  # the nodes whose parent this is, in attach order (a dict as an ordered set)
         self._cancel_called = False
         self._shield = shield
         self._effective = False  # cancelled itself, or an unshielded child of an effective node
@@ -56,15 +56,15 @@ class CancelNode:
         self._parent = parent
         children = parent._children
         if children is None:
-            parent._children = {self}
+            parent._children = {self: None}
         else:
-            children.add(self)
+            children[self] = None
         self._effective = self._cancel_called or (not self._shield and parent._effective)
 
     def _detach(self) -> None:
         parent = self._parent
         if parent is not None:
-            parent._children.discard(self)
+            del parent._children[self]
             self._parent = None
 
     def _update(self) -> None:
@@ -84,7 +84,7 @@ class CancelNode:
                 if fiber._scope is node:  # innermost scope of its fiber: it may be parked
                     fiber._deliver_cancel()
             if node._children:
-                stack.extend(node._children)
+                stack.extend(reversed(node._children))  # deliver in attach order
 
 
 class CancelScope(CancelNode):
