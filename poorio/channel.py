@@ -28,6 +28,7 @@ from collections import deque
 
 from .errors import ChannelClosedError, EndOfChannel
 from .ops import WOULD_BLOCK, Operation, _fail_all, _park
+from .traps import Suspend, _trap
 
 __all__ = ["Queue", "Channel"]
 
@@ -70,23 +71,32 @@ class Queue:
         """
         return _GetOp(self)
 
-    def put(self, value):
+    # put() and get() are perform() of their operation, spelt out: they are
+    # the hottest calls in a channel program, and these ops have no wrap.
+
+    async def put(self, value) -> None:
         """``await q.put(value)``: perform ``put_op(value)``.
 
         Raises:
             ChannelClosedError: the queue is or gets closed.
             Cancelled: the fiber was cancelled while it waited (the value was not put).
         """
-        return _PutOp(self, value).perform()
+        op = _PutOp(self, value)
+        if op.attempt() is WOULD_BLOCK:
+            await _trap(Suspend(op.block, op))
 
-    def get(self):
+    async def get(self):
         """``await q.get()``: perform ``get_op()`` and return the value.
 
         Raises:
             EndOfChannel: the queue is closed and empty.
             Cancelled: the fiber was cancelled while it waited (nothing was taken).
         """
-        return _GetOp(self).perform()
+        op = _GetOp(self)
+        value = op.attempt()
+        if value is WOULD_BLOCK:
+            value = await _trap(Suspend(op.block, op))
+        return value
 
     def close(self) -> None:
         """Close the queue: wake parked putters with ``ChannelClosedError``, parked getters with ``EndOfChannel``.
@@ -123,7 +133,7 @@ class Queue:
     async def __anext__(self):
         """``async for value in q``: get until the queue is closed and empty."""
         try:
-            return await _GetOp(self).perform()
+            return await self.get()
         except EndOfChannel:
             raise StopAsyncIteration from None
 
