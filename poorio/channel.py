@@ -99,7 +99,7 @@ class Queue:
         return value
 
     def close(self) -> None:
-        """Close the queue: wake parked putters with ``ChannelClosedError``, parked getters with ``EndOfChannel``.
+        """Close the queue: parked putters wake with ``ChannelClosedError``, getters with ``EndOfChannel``.
 
         Values already buffered can still be got.  Closing twice does nothing.
         """

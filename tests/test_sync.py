@@ -68,14 +68,18 @@ def test_event_set_clear_and_is_set():
 def test_cond_wait_in_a_choice_with_a_timeout():
     async def main():
         cond = Cond()
-        first = await choice(cond.wait_op().wrap(lambda _: "signal"), timeout_op(0.01).wrap(lambda _: "timeout")).perform()
+
+        def signal_or_timeout(seconds):
+            return choice(cond.wait_op().wrap(lambda _: "signal"), timeout_op(seconds).wrap(lambda _: "timeout"))
+
+        first = await signal_or_timeout(0.01).perform()
 
         async def signaller():
             await sleep(0.005)
             cond.signal()
 
         spawn(signaller)
-        second = await choice(cond.wait_op().wrap(lambda _: "signal"), timeout_op(5).wrap(lambda _: "timeout")).perform()
+        second = await signal_or_timeout(5).perform()
         return first, second, len(cond._waiters)
 
     assert run(main) == ("timeout", "signal", 0)
