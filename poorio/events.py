@@ -32,14 +32,14 @@ does *not* do: call anything.  Dispatching is the caller's business.
 
 from __future__ import annotations
 
-import errno
 import math
 from collections import deque
-from heapq import heapify, heappop, heappush
 from itertools import count
 from time import monotonic
 
-from .errors import AlreadyRegisteredError, ClosedResourceError, NotRegisteredError, PoolFullError
+from ._fdinterest import FdInterest
+from ._timerheap import TimerHeap
+from .errors import AlreadyRegisteredError, ClosedResourceError, NotRegisteredError
 from .platform import DEFAULT_CAPACITY, ERROR, HANGUP, READABLE, WRITABLE, new_pool
 from .platform._libc import fileno as _fileno
 from .platform.wakeup import Waker
@@ -101,10 +101,6 @@ _KINDS = {
 # and meets the real error (or end of file) there.
 _RMASK = READABLE | ERROR | HANGUP
 _WMASK = WRITABLE | ERROR | HANGUP
-
-# Compact the timer heap once cancelled entries are at least this many and
-# outnumber the live ones.
-_COMPACT_MIN = 256
 
 _UNSET = object()
 
@@ -243,13 +239,11 @@ class EventSet:
         self._waker = waker
         self._wake_fd = waker.fileno()
         self._events: dict = {}  # id -> Event, every live event
-        self._readers: dict = {}  # fd -> its 'r'/'R' event
-        self._writers: dict = {}  # fd -> its 'w'/'W' event
-        self._fds: dict = {}  # fd -> what the pool watches it for (the wake-up fd aside)
+        self._fds = FdInterest(pool, capacity, self._wake_fd)
+        self._readers = self._fds.readers  # fd -> its 'r'/'R' event
+        self._writers = self._fds.writers  # fd -> its 'w'/'W' event
         self._signals: dict = {}  # signal number -> its 's'/'S' event
-        self._heap: list = []  # (deadline, seq, Event) -- stale unless Event._entry is the tuple
-        self._stale = 0  # how many heap entries are stale
-        self._seq = count()  # heap tie-breaker: equal deadlines fire in the order they were set
+        self._timers = TimerHeap()
         self._ids = count(1)
         self._batch: deque = deque()  # collected, not yet delivered (may hold deleted events)
         self._pending: deque = deque()  # triggered since the last collection (any thread appends)
@@ -294,13 +288,13 @@ class EventSet:
             if persist and interval <= 0.0:
                 raise ValueError(f"a periodic timer needs an interval > 0, not {source!r}")
             ev._interval = interval
-            self._push(ev, monotonic() + interval)
+            self._timers.push(ev, monotonic() + interval)
         elif code == _SIGNAL:
             self._listen(ev)
         self._events[ev.id] = ev
         if timeout is not None:
             ev._interval = timeout
-            self._push(ev, monotonic() + timeout)
+            self._timers.push(ev, monotonic() + timeout)
         if code == _VIRTUAL and source:
             ev._why = REASON_TRIGGERED
             self._pending.append(ev)
@@ -315,56 +309,8 @@ class EventSet:
                 fd = _fileno(source)
             except ValueError:
                 raise ValueError(f"an {ev.kind!r} event's source must be an fd >= 0 or have fileno(), not {source!r}") from None
-        if code == _READ:
-            mine, bit = self._readers, READABLE
-        else:
-            mine, bit = self._writers, WRITABLE
-        taken = mine.get(fd)
-        if taken is not None:
-            direction = "read" if code == _READ else "write"
-            raise AlreadyRegisteredError(f"fd {fd} already has a {direction} event in this set (id {taken.id}, kind {taken.kind!r})")
-        have = self._fds.get(fd, 0)
-        if not have:
-            if fd == self._wake_fd:
-                raise ValueError(f"fd {fd} is this event set's own wake-up channel")
-            if len(self._fds) >= self.capacity and not self._evict_parked():
-                raise PoolFullError(f"the event set is full: it watches its capacity of {self.capacity} fds")
-            self._pool.add(fd, bit)
-            self._fds[fd] = bit
-        elif not have & bit:
-            self._pool.modify(fd, have | bit)
-            self._fds[fd] = have | bit
-        mine[fd] = ev
+        self._fds.watch(ev, fd, READABLE if code == _READ else WRITABLE)
         ev._fd = fd
-
-    def _unwatch(self, fd: int) -> None:
-        """Make the pool watch ``fd`` for exactly what its events still want."""
-        want = (READABLE if fd in self._readers else 0) | (WRITABLE if fd in self._writers else 0)
-        have = self._fds.get(fd, 0)
-        if want == have:
-            return
-        if want:
-            try:
-                self._pool.modify(fd, want)
-            except OSError as exc:
-                # Closed before its events were deleted: epoll already
-                # dropped it.  Forget it too, rather than fail a delete.
-                if exc.errno not in (errno.EBADF, errno.ENOENT):
-                    raise
-                del self._fds[fd]
-                self._pool.remove(fd)
-                return
-            self._fds[fd] = want
-        else:
-            del self._fds[fd]
-            self._pool.remove(fd)
-
-    def _evict_parked(self) -> bool:
-        """Drop the fds a lazy set keeps registered for nobody; whether any went."""
-        parked = [fd for fd in self._fds if fd not in self._readers and fd not in self._writers]
-        for fd in parked:
-            self._unwatch(fd)
-        return bool(parked)
 
     def _listen(self, ev: Event) -> None:
         from . import _signals  # signals are rare: keep them off the import path
@@ -395,12 +341,11 @@ class EventSet:
             elif timeout is None:
                 ev._interval = None
                 ev.deadline = None
-                self._unarm(ev)
+                self._timers.cancel(ev)
             else:
                 timeout = _seconds(timeout, "timeout")
                 ev._interval = timeout
-                self._unarm(ev)
-                self._push(ev, monotonic() + timeout)
+                self._timers.rearm(ev, monotonic() + timeout)
         if context is not _UNSET:
             ev.context = context
         return eid
@@ -477,16 +422,16 @@ class EventSet:
         ev._live = False
         ev._why = None
         if ev._entry is not None:
-            self._unarm(ev)
+            self._timers.cancel(ev)
         code = ev._type
         if code == _READ:
             del self._readers[ev._fd]
             if not park:
-                self._unwatch(ev._fd)
+                self._fds.unwatch(ev._fd)
         elif code == _WRITE:
             del self._writers[ev._fd]
             if not park:
-                self._unwatch(ev._fd)
+                self._fds.unwatch(ev._fd)
         elif code == _SIGNAL:
             from . import _signals
 
@@ -510,8 +455,8 @@ class EventSet:
             if ev is not None:
                 self._discard(ev)
                 removed.append(ev)
-        if fd in self._fds:  # parked by a lazy set
-            self._unwatch(fd)
+        if fd in self._fds.registered:  # parked by a lazy set
+            self._fds.unwatch(fd)
         return removed
 
     def clear(self) -> None:
@@ -522,10 +467,9 @@ class EventSet:
         """
         for ev in list(self._events.values()):
             self._discard(ev)
-        self._evict_parked()
+        self._fds.evict_parked()
         self._batch.clear()
-        self._heap.clear()
-        self._stale = 0
+        self._timers.clear()
 
     def stop(self) -> None:
         """End the running iteration at its next step; pending events stay for the next one.
@@ -553,24 +497,6 @@ class EventSet:
         finally:
             self._pool.close()
             self._waker.close()
-
-    # -- timers ------------------------------------------------------------------
-
-    def _push(self, ev: Event, deadline: float) -> None:
-        entry = (deadline, next(self._seq), ev)
-        ev._entry = entry
-        ev.deadline = deadline
-        heappush(self._heap, entry)
-
-    def _unarm(self, ev: Event) -> None:
-        if ev._entry is not None:
-            ev._entry = None
-            self._stale += 1
-            if self._stale >= _COMPACT_MIN and self._stale * 2 > len(self._heap):
-                heap = self._heap
-                heap[:] = [entry for entry in heap if entry[2]._entry is entry]
-                heapify(heap)
-                self._stale = 0
 
     # -- iteration -----------------------------------------------------------------
 
@@ -607,7 +533,7 @@ class EventSet:
         batch = self._batch
         popleft = batch.popleft
         events = self._events
-        heap = self._heap
+        timers = self._timers
         lazy = self._lazy
         collected = False  # one-collection modes end after their collection
         final = False  # block=None: the last, non-blocking collection is done
@@ -625,8 +551,7 @@ class EventSet:
                 if not ev._persist:
                     self._discard(ev, lazy)
                 elif ev._interval is not None and ev._type != _TIMER:
-                    self._unarm(ev)  # a persistent event's timeout re-arms when it fires
-                    self._push(ev, monotonic() + ev._interval)
+                    timers.rearm(ev, monotonic() + ev._interval)  # a persistent event's timeout re-arms when it fires
                 delivered = True
                 yield ev
             if self._epoch != epoch or not events or self._closed:
@@ -634,8 +559,8 @@ class EventSet:
             if block is True:
                 wait = None
             elif block is None:
-                if len(heap) > self._stale:
-                    wait = None  # bounded by the timer heap
+                if len(timers):
+                    wait = None  # bounded by the next deadline
                 elif final:
                     return
                 else:
@@ -651,23 +576,19 @@ class EventSet:
             self._collect(wait)
 
     def _collect(self, wait) -> None:
-        """Wait for the pool (up to ``wait`` seconds, None: until the next timer) and queue what fired."""
+        """Wait for the pool (up to ``wait`` seconds, None: until the next deadline) and queue what fired."""
         batch = self._batch
         pending = self._pending
-        heap = self._heap
+        timers = self._timers
         self._waiting = True  # before looking at the queues -- see once()
         if pending or self._arrived:
             wait = 0.0
-        elif heap and wait != 0.0:
-            while heap:
-                top = heap[0]
-                if top[2]._entry is top:
-                    delay = top[0] - monotonic()
-                    if wait is None or delay < wait:
-                        wait = delay if delay > 0.0 else 0.0
-                    break
-                heappop(heap)  # stale entries must not cut the wait short
-                self._stale -= 1
+        elif wait != 0.0 and timers.heap:
+            first = timers.first()
+            if first is not None:
+                delay = first - monotonic()
+                if wait is None or delay < wait:
+                    wait = delay if delay > 0.0 else 0.0
         try:
             ready = self._pool.cycle(wait)
         finally:
@@ -695,9 +616,9 @@ class EventSet:
                     if fd == self._wake_fd:
                         self._waker.drain()
                     else:  # ready for nobody: a lazy set's parked fd
-                        self._unwatch(fd)
+                        self._fds.unwatch(fd)
                 elif self._lazy and ((flags & READABLE and reader is None) or (flags & WRITABLE and writer is None)):
-                    self._unwatch(fd)  # parked interest in the other direction
+                    self._fds.unwatch(fd)  # parked interest in the other direction
 
         arrived = self._arrived
         if arrived:
@@ -708,25 +629,19 @@ class EventSet:
                     ev._why = REASON_SIGNAL
                     batch.append(ev)
 
-        if heap:
+        if timers.heap:
             now = monotonic()
-            while heap and heap[0][0] <= now:
-                entry = heappop(heap)
-                ev = entry[2]
-                if ev._entry is not entry:
-                    self._stale -= 1
-                    continue
-                ev._entry = None
+            for deadline, _, ev in timers.pop_due(now):
                 if ev._persist and ev._type == _TIMER:
                     # No drift: the next deadline counts from the last one, not
                     # from now; periods already past are reported, not replayed.
-                    deadline, period = entry[0], ev._interval
+                    period = ev._interval
                     after = deadline + period
                     missed = 0
                     if after <= now:
                         missed = int((now - deadline) // period)
                         after = deadline + (missed + 1) * period
-                    self._push(ev, after)
+                    timers.push(ev, after)
                     if ev._why is None:
                         ev.missed = missed
                         ev._why = REASON_TIMEOUT
@@ -771,7 +686,7 @@ class EventSet:
             self.capacity,
             len(self._events),
             fds,
-            len(self._heap) - self._stale,
+            len(self._timers),
             pending,
             len(self._signals),
         )

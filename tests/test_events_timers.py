@@ -94,7 +94,7 @@ def test_deleting_most_timers_compacts_the_heap(es):
     ids = [es.add("t", 30 + n) for n in range(2000)]
     for eid in ids[:-10]:
         es.delete(eid)
-    assert len(es._heap) < 1000  # cancelled entries did not pile up
+    assert len(es._timers.heap) < 1000  # cancelled entries did not pile up
     assert es.statistics().timers == 10
     for eid in ids[-10:]:
         es.delete(eid)
