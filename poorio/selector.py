@@ -36,8 +36,8 @@ import selectors
 import weakref
 from collections.abc import Mapping
 
-from .errors import PoolFullError
-from .platform import READABLE, WRITABLE, ERROR, HANGUP, backends, new_pool
+from .errors import BackendUnavailableError, PoolFullError
+from .platform import READABLE, WRITABLE, ERROR, HANGUP, backend_module, backends, new_pool
 from .platform._libc import fileno
 
 try:
@@ -52,6 +52,7 @@ __all__ = [
     "PollSelector",
     "WSAPollSelector",
     "selector_classes",
+    "new_selector",
     "default_capacity",
     "EVENT_READ",
     "EVENT_WRITE",
@@ -372,3 +373,19 @@ _BY_BACKEND = {cls.BACKEND: cls for cls in (EpollSelector, KqueueSelector, PollS
 def selector_classes() -> list:
     """The backend-pinned selector classes that can run here, best first."""
     return [_BY_BACKEND[name] for name in backends() if name in _BY_BACKEND]
+
+
+def new_selector(backend: str | None = None, capacity: int | None = None) -> Selector:
+    """A selector on the named backend (``None``: poorio's default), holding ``capacity`` fds.
+
+    Raises:
+        BackendUnavailableError: the backend is unknown, cannot run here, or
+            has no selector class.
+    """
+    if backend is None:
+        return Selector(capacity)
+    cls = _BY_BACKEND.get(backend)
+    if cls is None:
+        backend_module(backend)  # an unknown or unusable name: its own clear error
+        raise BackendUnavailableError(f"poorio has no selector class for the {backend!r} backend yet")
+    return cls(capacity)
