@@ -22,7 +22,6 @@ decode to what was registered), and the C compiler, when one is installed.
 from __future__ import annotations
 
 import ctypes
-import errno
 import os
 import shutil
 import struct
