@@ -37,6 +37,33 @@ from collections import deque
 from itertools import count
 from time import monotonic
 
+from ._eventtypes import (
+    _KINDS,
+    _READ,
+    _SIGNAL,
+    _TIMER,
+    _VIRTUAL,
+    _WRITE,
+    KINDS,
+    READ,
+    READ_PERSISTENT,
+    REASON_READ,
+    REASON_SIGNAL,
+    REASON_TIMEOUT,
+    REASON_TRIGGERED,
+    REASON_WRITE,
+    SIGNAL,
+    SIGNAL_PERSISTENT,
+    TIMER,
+    TIMER_PERIODIC,
+    VIRTUAL,
+    VIRTUAL_PERSISTENT,
+    WRITE,
+    WRITE_PERSISTENT,
+    Event,
+    EventStatistics,
+    _seconds,
+)
 from ._fdinterest import FdInterest
 from ._timerheap import TimerHeap
 from .errors import AlreadyRegisteredError, ClosedResourceError, NotRegisteredError
@@ -67,129 +94,12 @@ __all__ = [
     "REASON_SIGNAL",
 ]
 
-# The public kinds: one-letter strings, as the LuaEvents spec has them.
-VIRTUAL, VIRTUAL_PERSISTENT = "v", "V"
-TIMER, TIMER_PERIODIC = "t", "T"
-READ, READ_PERSISTENT = "r", "R"
-WRITE, WRITE_PERSISTENT = "w", "W"
-SIGNAL, SIGNAL_PERSISTENT = "s", "S"
-KINDS = "vVtTrRwWsS"
-
-# The public reasons an event is delivered for.
-REASON_READ = "read"
-REASON_WRITE = "write"
-REASON_TRIGGERED = "triggered"
-REASON_TIMEOUT = "timeout"
-REASON_SIGNAL = "signal"
-
-# Internally a kind is a small int and a persistence flag: no string compares.
-_VIRTUAL, _TIMER, _READ, _WRITE, _SIGNAL = range(5)
-_KINDS = {
-    VIRTUAL: (_VIRTUAL, False),
-    VIRTUAL_PERSISTENT: (_VIRTUAL, True),
-    TIMER: (_TIMER, False),
-    TIMER_PERIODIC: (_TIMER, True),
-    READ: (_READ, False),
-    READ_PERSISTENT: (_READ, True),
-    WRITE: (_WRITE, False),
-    WRITE_PERSISTENT: (_WRITE, True),
-    SIGNAL: (_SIGNAL, False),
-    SIGNAL_PERSISTENT: (_SIGNAL, True),
-}
-
 # An error or hang-up wakes both directions: the owner retries its syscall
 # and meets the real error (or end of file) there.
 _RMASK = READABLE | ERROR | HANGUP
 _WMASK = WRITABLE | ERROR | HANGUP
 
 _UNSET = object()
-
-
-def _seconds(value, what: str) -> float:
-    """``value`` as finite, non-negative seconds; ``what`` names it in the error."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{what} must be a number of seconds, not {value!r}")
-    value = float(value)
-    if not value >= 0.0 or value == math.inf:  # also rejects NaN
-        raise ValueError(f"{what} must be a finite number of seconds >= 0, not {value!r}")
-    return value
-
-
-class Event:
-    """One event in an ``EventSet`` -- and the record the iterator yields when it fires.
-
-    Public attributes (read them; change them through ``EventSet.set``):
-    ``id`` (int, unique within its set), ``kind`` (one of ``KINDS``),
-    ``source``, ``context``, ``reason`` (why it was last delivered, or None),
-    ``missed`` (periods a periodic timer skipped before this delivery, else
-    0) and ``deadline`` (``time.monotonic()`` seconds at which its timer or
-    timeout is next due -- for a delivered one-shot timer, when it was due --
-    or None).  A persistent event yields the same record on every delivery.
-    """
-
-    __slots__ = (
-        "id", "kind", "source", "context", "reason", "missed", "deadline",
-        "_type",     # _VIRTUAL ... _SIGNAL
-        "_persist",  # uppercase kind: stays until deleted
-        "_fd",       # the fd of an 'r'/'w' event, else -1
-        "_interval",  # a timer's seconds; another event's timeout (None: none)
-        "_why",      # the reason it is queued for delivery, None when not queued
-        "_entry",    # its live timer-heap entry, or None
-        "_live",     # False once deleted; never set back
-    )  # fmt: skip
-
-    def __init__(self, eid: int, kind: str, source, context, code: int, persist: bool) -> None:
-        self.id = eid
-        self.kind = kind
-        self.source = source
-        self.context = context
-        self.reason = None
-        self.missed = 0
-        self.deadline = None
-        self._type = code
-        self._persist = persist
-        self._fd = -1
-        self._interval = None
-        self._why = None
-        self._entry = None
-        self._live = True
-
-    def __repr__(self) -> str:
-        extra = f" reason={self.reason!r}" if self.reason is not None else ""
-        if self.missed:
-            extra += f" missed={self.missed}"
-        if not self._live:
-            extra += " deleted"
-        return f"<Event {self.id} {self.kind!r} source={self.source!r} context={self.context!r}{extra}>"
-
-
-class EventStatistics:
-    """A frozen snapshot of an ``EventSet``: its backend and what it holds."""
-
-    __slots__ = ("backend", "capacity", "events", "fds", "timers", "pending", "signals")
-
-    def __init__(self, backend, capacity, events, fds, timers, pending, signals) -> None:
-        for name, value in zip(self.__slots__, (backend, capacity, events, fds, timers, pending, signals)):
-            object.__setattr__(self, name, value)
-
-    def __setattr__(self, name, value):
-        raise AttributeError("EventStatistics is read-only")
-
-    def _values(self) -> tuple:
-        return tuple(getattr(self, name) for name in self.__slots__)
-
-    def __eq__(self, other):
-        if not isinstance(other, EventStatistics):
-            return NotImplemented
-        return self._values() == other._values()
-
-    def __hash__(self):
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={value!r}" for name, value in zip(self.__slots__, self._values()))
-        return f"EventStatistics({fields})"
-
 
 class EventSet:
     """A container of events and a destructive iterator over the ones that fired.
