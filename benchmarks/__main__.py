@@ -34,7 +34,7 @@ def cmd_run(args) -> int:
     reps = args.reps or (3 if args.quick else 5)
     mode = "quick" if args.quick else "full"
     _say(f"poorio benchmarks: {mode} mode, {reps} interleaved repetitions, {len(cases)} cases")
-    run = harness.run_all(cases, interps, reps, args.quick, args.impl, _say, args.quiet_wait)
+    run = harness.run_all(cases, interps, reps, args.quick, args.impl, _say, args.quiet_wait, args.nice)
     summary = harness.summarise(cases, run)
     meta = {
         "date": report.now(),
@@ -116,6 +116,9 @@ def main(argv=None) -> int:
     run.add_argument("--impl", nargs="+", help="only implementations whose id contains one of these")
     run.add_argument("--quiet-wait", type=float, default=0.0, metavar="SECONDS",
                      help="before each measurement, wait up to this long for other processes to leave the CPUs idle")
+    run.add_argument("--nice", type=int, default=0, metavar="N",
+                     help="run servers, workers and the load generator under nice -n N (N < 0 needs root): "
+                          "on a machine shared with other work, -20 keeps them from being starved")
     run.add_argument("--out", help="directory for RESULTS.md, results.svg, results.json (default benchmarks/)")
     for p in (run, sub.add_parser("setup", help="make .venv-bench-cpython and .venv-bench-pypy with the peers")):
         p.add_argument("--cpython", help="CPython interpreter (default: .venv-bench-cpython, then this one)")

@@ -158,8 +158,9 @@ def _echo(conns: int, size: int, label: str, quick_reps: int = 0) -> Case:
         impls=ECHO_IMPLS,
         metric=RT_PER_S,
         baseline="asyncio-streams",
-        params={"conns": conns, "size": size, "duration": 4.0, "warmup": 1.5},
-        quick={"duration": 0.6, "warmup": 0.4},
+        # PyPy's JIT needs longer to warm up than CPython's caches
+        params={"conns": conns, "size": size, "duration": 4.0, "warmup": 1.0, "warmup_pypy": 3.0},
+        quick={"duration": 0.6, "warmup": 0.4, "warmup_pypy": 1.2},
         extras=ECHO_EXTRAS,
         quick_reps=quick_reps,
     )

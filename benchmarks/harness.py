@@ -205,6 +205,21 @@ def background_cpu(seconds: float = 0.2) -> float:
     return 100.0 * ncpu * (span - (idle1 - idle0)) / span if span > 0 else 0.0
 
 
+def cpu_check() -> float:
+    """Milliseconds for a fixed pure-Python loop in this process (best of 5): how fast the CPU is now.
+
+    On a quiet, current x86 machine CPython 3.11 takes about 15-25 ms; a
+    much larger figure means a slow or contended machine (e.g. a VM whose
+    host is busy -- which no load figure inside the VM shows).
+    """
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        sum(range(1_000_000))
+        best = min(best, time.perf_counter() - t0)
+    return best * 1e3
+
+
 def wait_for_quiet(limit: float, threshold: float, say) -> float:
     """Wait up to ``limit`` seconds for background CPU below ``threshold`` %; return the last reading."""
     deadline = time.monotonic() + limit
@@ -226,10 +241,19 @@ class Failure(Exception):
     """One measurement failed; the message says why, and the suite goes on."""
 
 
+def priority(nice: int) -> list:
+    """A ``nice -n N`` prefix (N < 0 needs root), or nothing for 0 or without ``nice``."""
+    tool = shutil.which("nice")
+    return [tool, "-n", str(nice)] if nice and tool else []
+
+
 class Runner:
-    def __init__(self, quick: bool) -> None:
+    def __init__(self, quick: bool, nice: int = 0) -> None:
         self.quick = quick
         self.server_pin, self.gen_pin = pinning()
+        self.nice = priority(nice)
+        self.server_pin = self.nice + self.server_pin
+        self.gen_pin = self.nice + self.gen_pin
         self.echoload = None
         self.echoserver = None
         self.profile_to = None  # a file: servers run under cProfile and write their stats there
@@ -290,6 +314,8 @@ class Runner:
         if self.echoload is None:
             self.echoload = build_tool("echoload")
         p = self.params(case)
+        if interp is not None and interp.name == "pypy":
+            p["warmup"] = p.get("warmup_pypy", p["warmup"])
         proc, port, errors = self._start_server(impl, interp)
         try:
             cmd = [
@@ -448,7 +474,7 @@ def plan(cases, interps, impl_filter, say) -> tuple:
 QUIET_THRESHOLD = 25.0  # % of one CPU used by others, above which a measurement is "disturbed"
 
 
-def run_all(cases, interps, reps: int, quick: bool, impl_filter, say, quiet_wait: float = 0.0) -> dict:
+def run_all(cases, interps, reps: int, quick: bool, impl_filter, say, quiet_wait: float = 0.0, nice: int = 0) -> dict:
     for interp in list(interps):
         err = interp.probe(all_requirements())
         if err:
@@ -457,10 +483,14 @@ def run_all(cases, interps, reps: int, quick: bool, impl_filter, say, quiet_wait
         else:
             say(f"interpreter {interp.name}: {interp.path} -- {interp.version} {interp.packages}")
     todo, skipped = plan(cases, interps, impl_filter, say)
-    runner = Runner(quick)
+    runner = Runner(quick, nice)
+    if nice:
+        say(f"servers, workers and the load generator run under nice -n {nice}")
     if not runner.server_pin:
         say("note: no taskset or fewer than 2 CPUs: server and load generator are not pinned")
     results = []
+    cpu_before = cpu_check()
+    say(f"CPU check: sum(range(10**6)) takes {cpu_before:.1f} ms here now")
     started = time.monotonic()
     for rnd in range(reps):
         for case, impl, interp in todo:
@@ -487,8 +517,10 @@ def run_all(cases, interps, reps: int, quick: bool, impl_filter, say, quiet_wait
             {"case": c.id, "impl": i.id, "interp": it.name, "why": why} for c, i, it, why in skipped
         ],
         "interps": {i.name: {"path": i.path, "version": i.version, "packages": i.packages} for i in interps},
-        "pinned": bool(runner.server_pin),
+        "pinned": bool(runner.server_pin[len(runner.nice):]),
+        "nice": nice,
         "seconds": time.monotonic() - started,
+        "cpu_check_ms": (cpu_before, cpu_check()),
     }
 
 

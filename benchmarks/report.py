@@ -95,7 +95,8 @@ def markdown(cases, summary, run, meta) -> str:
         f"- **Command:** `{meta['command']}` ({meta['mode']}, {meta['reps']} interleaved repetitions; "
         f"the run took {run['seconds'] / 60:.1f} min)",
         f"- **Machine:** {m['nproc']} CPUs (`nproc`), {m['cpu']}, {m['memory']} RAM, {m['kernel']}",
-        f"- **Pinning:** {'server/worker on CPU 0, load generator on CPU 1 (taskset)' if run['pinned'] else 'none (no taskset or < 2 CPUs)'}",
+        f"- **Pinning:** {'server/worker on CPU 0, load generator on CPU 1 (taskset)' if run['pinned'] else 'none (no taskset or < 2 CPUs)'}"
+        + (f"; all measured processes under `nice -n {run['nice']}`" if run.get("nice") else ""),
         f"- **poorio:** commit {meta['commit']}",
     ]
     if loads:
@@ -108,6 +109,12 @@ def markdown(cases, summary, run, meta) -> str:
     for name, facts in run["interps"].items():
         peers = ", ".join(f"{k} {v}" for k, v in sorted(facts["packages"].items())) or "no peers installed"
         out.append(f"- **{name}:** {facts['version']} — {peers}")
+    if run.get("cpu_check_ms"):
+        before, after = run["cpu_check_ms"]
+        out.append(
+            f"- **CPU check** (`sum(range(10**6))` in the runner, best of 5; runner's interpreter): {before:.1f} ms "
+            f"before the run, {after:.1f} ms after"
+        )
     if loads and loads[len(loads) // 2] > 25:
         out += ["", f"> **Warning:** other processes kept the machine busy during this run (median "
                     f"{loads[len(loads) // 2]:.0f}% of a CPU): absolute numbers are depressed and noisy, ratios less "
@@ -254,8 +261,12 @@ def plot(cases, summary, meta) -> str:
             "Pool cycle time with one active fd vs idle fds registered",
             sorted(pool_series.items()), "idle fds registered (log)", "µs per cycle (log)",
         ))
-    subtitle = f"{meta['date']} · {meta['command']} · bars: times better than asyncio on CPython (log scale; right of 1× is better), whiskers min–max"
-    return svg.render("poorio benchmarks", subtitle, panels)
+    subtitles = [
+        f"{meta['date']} · {meta['command']}",
+        "bars: times better than asyncio on CPython (log scale: right of 1× is better); whiskers: min–max of the "
+        "repetitions; pale bars: PyPy",
+    ]
+    return svg.render("poorio benchmarks", subtitles, panels)
 
 
 def write(cases, summary, run, meta, out_dir) -> tuple:

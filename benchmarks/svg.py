@@ -22,7 +22,7 @@ TITLE_H = 26
 RATIO_MIN, RATIO_MAX = 1 / 16, 16
 
 COLOURS = {"poorio": "#d9480f", "asyncio": "#1c7ed6", "uvloop": "#7048e8", "trio": "#2b8a3e", "c": "#495057"}
-LINE_COLOURS = ("#d9480f", "#f08c00", "#1c7ed6", "#74c0fc", "#2b8a3e", "#7048e8")
+LINE_COLOURS = ("#d9480f", "#c2255c", "#1c7ed6", "#2b8a3e", "#7048e8", "#f08c00", "#0c8599", "#5c940d")
 
 
 def colour(label: str) -> str:
@@ -117,32 +117,41 @@ class LinePanel:
             out.append(_text(left - 6, ty + 4, f"{10.0 ** d:g}", size=10, anchor="end", fill="#868e96"))
         out.append(_text(left + w / 2, top + h + 30, self.xlabel, size=11, anchor="middle"))
         out.append(_text(18, top + h / 2, self.ylabel, size=11, anchor="middle", rotate=True))
+        # one colour per series name without its "(PyPy)" suffix; PyPy's line is dashed
+        bases = []
+        for name, _ in self.series:
+            base = name.replace(" (PyPy)", "")
+            if base not in bases:
+                bases.append(base)
         for i, (name, pts) in enumerate(self.series):
             pts = [p for p in pts if p[0] > 0 and p[1] > 0]
             if not pts:
                 continue
-            c = LINE_COLOURS[i % len(LINE_COLOURS)]
+            c = LINE_COLOURS[bases.index(name.replace(" (PyPy)", "")) % len(LINE_COLOURS)]
+            dash = ' stroke-dasharray="6 3"' if "(PyPy)" in name else ""
             path = " ".join(f"{x:.1f},{yy:.1f}" for x, yy in (pos(*p) for p in pts))
-            out.append(f'<polyline points="{path}" fill="none" stroke="{c}" stroke-width="2"/>')
+            out.append(f'<polyline points="{path}" fill="none" stroke="{c}" stroke-width="2"{dash}/>')
             for p in pts:
                 cx, cy = pos(*p)
                 out.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="3" fill="{c}"/>')
             ly_ = top + 10 + i * 18
-            out.append(f'<line x1="{left + w + 20}" y1="{ly_}" x2="{left + w + 40}" y2="{ly_}" stroke="{c}" stroke-width="2"/>')
+            out.append(f'<line x1="{left + w + 20}" y1="{ly_}" x2="{left + w + 40}" y2="{ly_}" stroke="{c}" stroke-width="2"{dash}/>')
             out.append(_text(left + w + 46, ly_ + 4, name, size=11))
         return out
 
 
-def render(title: str, subtitle: str, panels) -> str:
-    height = 50 + sum(p.height() for p in panels)
+def render(title: str, subtitles, panels) -> str:
+    """The whole SVG: a title, one line per subtitle, then the panels stacked."""
+    top = 30 + 15 * len(subtitles)
+    height = top + sum(p.height() for p in panels)
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
         f'viewBox="0 0 {WIDTH} {height}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">',
         f'<rect width="{WIDTH}" height="{height}" fill="white"/>',
         _text(10, 22, title, size=17, weight="bold"),
-        _text(10, 40, subtitle, size=11, fill="#495057"),
     ]
-    y = 50
+    out += [_text(10, 40 + 15 * i, line, size=11, fill="#495057") for i, line in enumerate(subtitles)]
+    y = top
     for panel in panels:
         out.extend(panel.draw(y))
         y += panel.height()
