@@ -208,9 +208,9 @@ def background_cpu(seconds: float = 0.2) -> float:
 def cpu_check() -> float:
     """Milliseconds for a fixed pure-Python loop in this process (best of 5): how fast the CPU is now.
 
-    On a quiet, current x86 machine CPython 3.11 takes about 15-25 ms; a
-    much larger figure means a slow or contended machine (e.g. a VM whose
-    host is busy -- which no load figure inside the VM shows).
+    Compare it between runs: a run whose figure is much larger ran on a
+    slower or contended machine (e.g. a VM whose host is busy -- which no
+    load figure inside the VM shows).
     """
     best = float("inf")
     for _ in range(5):
