@@ -184,9 +184,12 @@ def wait_for(pool, fd: int, wanted: int, patience: float = PATIENCE) -> int:
     """Cycle until ``fd`` is reported with every flag in ``wanted``; its flags."""
     deadline = time.monotonic() + patience
     while True:
-        flags = dict(pool.cycle(max(deadline - time.monotonic(), 0))).get(fd, 0)
+        ready = dict(pool.cycle(max(deadline - time.monotonic(), 0)))
+        flags = ready.get(fd, 0)
         if flags & wanted == wanted or time.monotonic() >= deadline:
             return flags
+        if ready:  # level-triggered: something else stays ready, so do not spin on it
+            time.sleep(0.005)
 
 
 # -- fixtures -----------------------------------------------------------------
