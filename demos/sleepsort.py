@@ -1,0 +1,34 @@
+"""Sleepsort: each number sleeps for itself, then prints itself, so the numbers come out sorted.
+
+From the Emilua tutorial: one fiber per number, all sleeping concurrently,
+and a ``Group`` so the program ends only when every fiber has printed.
+Run it: ``python demos/sleepsort.py [numbers...]`` (default 8 42 38 111 2 39 1).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from poorio.group import Group  # noqa: E402 (after the path tweak, so it runs from a checkout)
+from poorio.scheduler import run  # noqa: E402
+from poorio.traps import sleep  # noqa: E402
+
+NUMBERS = [8, 42, 38, 111, 2, 39, 1]
+
+
+async def sleep_then_print(n: int) -> None:
+    await sleep(n / 100)
+    print(n, flush=True)
+
+
+async def main(numbers: list) -> None:
+    async with Group() as g:
+        for n in numbers:
+            g.spawn(sleep_then_print, n)
+
+
+if __name__ == "__main__":
+    run(main, [int(arg) for arg in sys.argv[1:]] or NUMBERS)
