@@ -23,7 +23,7 @@ from __future__ import annotations
 import ssl
 
 from .errors import BusyResourceError, ClosedResourceError
-from .streams import DEFAULT_READ_SIZE, Stream
+from .streams import DEFAULT_READ_SIZE, Stream, byte_view
 
 __all__ = ["TLSStream", "wrap_client", "wrap_server"]
 
@@ -124,11 +124,14 @@ class TLSStream(Stream):
             raise BusyResourceError("another fiber is reading this TLS stream")
         self._reading = True
         try:
-            return await self._drive(self._obj.read, max_bytes)
+            data = await self._drive(self._obj.read, max_bytes)
         except ssl.SSLZeroReturnError:
             return b""
         finally:
             self._reading = False
+        if not data and self._in.eof:
+            raise _ragged_eof()
+        return data
 
     async def read_into(self, buffer) -> int:
         """Plaintext into ``buffer``; 0 once the peer sent ``close_notify``.
@@ -136,7 +139,7 @@ class TLSStream(Stream):
         Raises:
             as ``read_some``.
         """
-        view = memoryview(buffer).cast("B")
+        view = byte_view(buffer)
         if self._rbuf:
             n = min(len(view), len(self._rbuf))
             view[:n] = self._take(n)
@@ -146,11 +149,14 @@ class TLSStream(Stream):
             raise BusyResourceError("another fiber is reading this TLS stream")
         self._reading = True
         try:
-            return await self._drive(self._obj.read, len(view), view)
+            count = await self._drive(self._obj.read, len(view), view)
         except ssl.SSLZeroReturnError:
             return 0
         finally:
             self._reading = False
+        if not count and self._in.eof:
+            raise _ragged_eof()
+        return count
 
     async def write_some(self, data) -> int:
         """Encrypt up to 16 KiB of ``data`` and send it; return how much was taken.
@@ -162,7 +168,7 @@ class TLSStream(Stream):
         """
         self._check_open()
         self._check_writable()
-        view = memoryview(data).cast("B")
+        view = byte_view(data)
         return await self._drive(self._obj.write, view[:_CHUNK])
 
     @property
@@ -218,6 +224,14 @@ class TLSStream(Stream):
 
     def __repr__(self) -> str:
         return f"<TLSStream {self._obj.version() or 'handshaking'} over {self.transport!r}>"
+
+
+def _ragged_eof() -> ssl.SSLEOFError:
+    # CPython's ssl raises SSLZeroReturnError at close_notify and SSLEOFError
+    # when the transport ends without one; PyPy's returns b"" for both.  An
+    # empty read after the transport's end went into the BIO is the second
+    # case: say it the CPython way.
+    return ssl.SSLEOFError(ssl.SSL_ERROR_EOF, "EOF occurred in violation of protocol")
 
 
 async def wrap_client(transport: Stream, *, server_hostname: str | None = None,
