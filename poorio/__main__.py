@@ -1,6 +1,7 @@
 """``python -m poorio``: say what poorio found on this machine, then show it working.
 
-``python -m poorio``        platform facts, then a ping-pong through every backend
+``python -m poorio``        platform facts, a pool ping-pong on every backend,
+                            then fibers: an echo server, clients and a channel
 ``python -m poorio info``   platform facts only
 """
 
@@ -69,12 +70,67 @@ def ping_pong(backend: str, rounds: int = 10_000) -> float:
     return rounds / elapsed
 
 
+async def echo_demo(clients: int = 20, rounds: int = 200) -> tuple[int, float]:
+    """An echo server in fibers, ``clients`` clients, results gathered on a channel.
+
+    Returns (round trips, seconds).  Every reply is checked byte for byte.
+    """
+    from . import Channel, Group, fail_after, listen_tcp, connect_tcp
+
+    async def serve_one(stream) -> None:
+        async with stream:
+            while True:
+                data = await stream.read_some()
+                if not data:
+                    return
+                await stream.write_all(data)
+
+    async def client(port: int, ident: int, done: Channel) -> None:
+        async with await connect_tcp("127.0.0.1", port) as stream:
+            for n in range(rounds):
+                message = b"client %d says %d\n" % (ident, n)
+                await stream.write_all(message)
+                if await stream.read_exactly(len(message)) != message:
+                    raise RuntimeError(f"client {ident} got a corrupted echo")
+        await done.put(ident)
+
+    started = time.perf_counter()
+    with fail_after(60):
+        async with await listen_tcp("127.0.0.1", 0) as listener:
+            port = listener.local_address[1]
+            async with Group() as server:
+
+                async def accept_loop() -> None:
+                    while True:
+                        server.spawn(serve_one, await listener.accept())
+
+                server.spawn(accept_loop)
+                done = Channel()
+                async with Group() as group:
+                    for ident in range(clients):
+                        group.spawn(client, port, ident, done)
+                    finished = {await done.get() for _ in range(clients)}
+                if finished != set(range(clients)):
+                    raise RuntimeError("a client never reported back")
+                server.cancel_scope.cancel()
+    return clients * rounds, time.perf_counter() - started
+
+
 def demo() -> None:
+    from . import run
+
     print_info()
     print()
     for backend in _platform.backends():
         rate = ping_pong(backend)
         print(f"{backend:>6}: 10,000 socketpair ping-pongs through SocketIoPool, {rate:,.0f} hops/s")
+    print()
+    for backend in _platform.backends():
+        trips, seconds = run(echo_demo, backend=backend)
+        print(
+            f"{backend:>6}: fibers -- echo server + 20 TCP clients, {trips:,} checked round trips "
+            f"in {seconds:.2f} s ({trips / seconds:,.0f}/s), results gathered on a Channel"
+        )
 
 
 def main(argv: list[str]) -> int:
