@@ -169,15 +169,20 @@ class Fiber(CancelNode):
     """
 
     __slots__ = (
-        "_sched", "_coro", "_send", "_id", "_name", "_fn", "_value", "_exc", "_susp", "_waiting",
+        "_sched", "_coro", "_id", "_name", "_fn", "_value", "_exc", "_susp", "_waiting",
         "_scope", "_done", "_result", "_error", "_joiners", "_group", "_observed",
     )  # fmt: skip
 
     def __init__(self, sched, coro, fn, name, ident: int, parent=None, group=None) -> None:
-        self._init_node(None, None, False)
+        # CancelNode's fields, set here rather than by _init_node: spawn is hot
+        self._parent = None
+        self._children = None
+        self._cancel_called = False
+        self._shield = False
+        self._effective = False
+        self._owner = None  # a fiber owns itself
         self._sched = sched
         self._coro = coro
-        self._send = coro.send
         self._fn = fn
         self._name = name
         self._id = ident

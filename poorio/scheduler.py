@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import time
+import types
 from collections import deque
 
 from .errors import Cancelled, ClosedResourceError, DeadlockError
@@ -34,6 +35,7 @@ from .traps import Checkpoint, Sleep, Suspend, YieldForIo, _fd, _thread_state, c
 __all__ = ["Scheduler", "SchedulerStatistics", "run", "spawn", "current", "notify_closing", "stats", "dump"]
 
 _monotonic = time.monotonic
+_CoroutineType = types.CoroutineType
 _IO_KINDS = {READABLE: READ, WRITABLE: WRITE}
 _POLL_EVERY = 64  # fiber steps between non-blocking polls while fibers stay ready
 
@@ -128,7 +130,7 @@ class Scheduler:
             TypeError: ``fn(*args)`` did not return a coroutine.
         """
         coro = fn(*args)
-        if not hasattr(coro, "send"):
+        if coro.__class__ is not _CoroutineType and not hasattr(coro, "send"):
             raise TypeError(f"spawn() needs an async function; {fn!r} returned {coro!r}")
         fiber = Fiber(self, coro, fn, name, self._next_id, parent, group)
         self._next_id += 1
@@ -243,7 +245,7 @@ class Scheduler:
             try:
                 exc = fiber._exc
                 if exc is None:
-                    trap = fiber._send(fiber._value)
+                    trap = fiber._coro.send(fiber._value)
                 else:
                     fiber._exc = None
                     trap = fiber._coro.throw(exc)
@@ -325,7 +327,7 @@ class Scheduler:
         fiber._done = True
         fiber._result = result
         fiber._error = error
-        fiber._coro = fiber._send = fiber._value = None
+        fiber._coro = fiber._value = None
         del self._fibers[fiber]
         if fiber._parent is not None:
             fiber._detach()
