@@ -255,9 +255,11 @@ def _open() -> int:
     """A new kqueue fd, close-on-exec."""
     if _kqueue1 is not None:
         kq = _kqueue1(os.O_CLOEXEC)
-        if kq < 0:
-            raise os_error()
-        return kq
+        if kq >= 0:
+            return kq
+        exc = os_error()
+        if exc.errno != errno.EINVAL:  # EINVAL: this kqueue1 does not take O_CLOEXEC
+            raise exc
     kq = _kqueue()
     if kq < 0:
         raise os_error()
@@ -331,7 +333,10 @@ class SocketIoPool(PoolBase):
         if failed:
             undo = [(f, filt, EV_DELETE if act == EV_ADD else EV_ADD) for (f, filt, act), err in zip(changes, results) if not err]
             if undo:
-                self._apply(undo)  # best effort: the fd is most likely gone already
+                try:
+                    self._apply(undo)
+                except OSError:
+                    pass  # best effort: the fd is most likely gone already; report the first error
             raise OSError(failed[0], os.strerror(failed[0]))
 
     def _add(self, fd: int, events: int) -> None:
