@@ -11,7 +11,7 @@ import pytest
 
 from fiber_helpers import backend, hang_guard, run  # noqa: F401 (fixtures)
 from poorio import net
-from poorio.cancel import fail_after, move_on_after
+from poorio.cancel import CancelScope, fail_after, move_on_after
 from poorio.errors import Cancelled
 from poorio.group import Group
 from poorio.scheduler import spawn
@@ -96,8 +96,8 @@ def test_already_cancelled_fiber_does_not_start_the_call():
     called = []
 
     async def main():
-        with move_on_after(0):
-            await sleep(0)  # lets the deadline cancel the scope
+        with CancelScope() as scope:
+            scope.cancel()
             await run_in_thread(called.append, 1)
             pytest.fail("the call should have raised Cancelled")
 
