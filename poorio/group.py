@@ -87,7 +87,7 @@ class Group:
     async def __aexit__(self, etype, exc, tb) -> bool:
         if exc is not None and not isinstance(exc, Cancelled):
             self.cancel_scope.cancel()  # the block failed: its children must stop
-        cancelled = None
+        cancelled = failure = None
         abortable = True
         while self._children:
             try:
@@ -97,10 +97,14 @@ class Group:
                 # keep waiting for them, but no longer abortably.
                 cancelled = stop
                 abortable = False
+            except BaseException as error:  # e.g. DeadlockError: stop the children first
+                failure = error
+                abortable = False
+                self.cancel_scope.cancel()
             finally:
                 self._waiter = None
         self._open = False
-        pending = exc if exc is not None else cancelled
+        pending = failure if failure is not None else exc if exc is not None else cancelled
         if self._errors:
             self.cancel_scope.__exit__(None, None, None)
             failures = self._errors

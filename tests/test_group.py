@@ -6,7 +6,7 @@ import pytest
 
 from fiber_helpers import backend, hang_guard, run  # noqa: F401 (fixtures)
 from poorio.cancel import CancelScope, move_on_after
-from poorio.errors import BaseExceptionGroup, Cancelled, ExceptionGroup
+from poorio.errors import BaseExceptionGroup, Cancelled, DeadlockError, ExceptionGroup
 from poorio.group import Group
 from poorio.scheduler import current, spawn, stats
 from poorio.traps import checkpoint, sleep, suspend
@@ -306,3 +306,24 @@ def test_exception_group_split_and_subgroup():
     assert group.message == "outer"
     with pytest.raises(TypeError):
         ExceptionGroup("x", [KeyboardInterrupt()])
+
+
+def test_deadlock_at_group_exit_stops_the_children_and_reaches_run(backend):
+    log = []
+
+    async def stuck():
+        try:
+            await suspend(lambda susp: None, "a reply that never comes")
+        finally:
+            log.append("child unwound")
+
+    async def main():
+        try:
+            async with Group() as g:
+                g.spawn(stuck, name="stuck-child")
+        finally:
+            log.append(f"group left with {len(g._children)} children running")
+
+    with pytest.raises(DeadlockError, match="stuck-child"):
+        run(main, backend=backend)
+    assert log == ["child unwound", "group left with 0 children running"]
