@@ -75,10 +75,17 @@ class _Call:
 
 
 class Scheduler:
-    """Runs fibers on one thread, over one ``EventSet`` (and so one ``SocketIoPool``)."""
+    """Runs fibers on one thread, over one ``EventSet`` (and so one ``SocketIoPool``).
 
-    def __init__(self, backend: str | None = None, capacity: int = DEFAULT_CAPACITY) -> None:
-        self._events = EventSet(capacity=capacity, backend=backend)
+    ``lazy_fds=True`` leaves an fd in the pool after the fiber waiting on it
+    woke, betting that it waits again soon (the next read): two syscalls
+    fewer per wait.  Then every fd must go through ``notify_closing`` before
+    it is closed -- poorio's IO objects do; code closing raw fds it waited
+    on itself must too, or a new file reusing the number is never watched.
+    """
+
+    def __init__(self, backend: str | None = None, capacity: int = DEFAULT_CAPACITY, *, lazy_fds: bool = False) -> None:
+        self._events = EventSet(capacity=capacity, backend=backend, lazy=lazy_fds)
         self._ready = deque()  # fibers to step, each with its _value or _exc set
         self._fibers = {}  # every live fiber, in spawn order (a dict as an ordered set)
         self.current = None  # the fiber being stepped
@@ -383,11 +390,12 @@ class Scheduler:
                 fiber.cancel()
 
 
-def run(main, *args, backend: str | None = None, capacity: int = DEFAULT_CAPACITY):
+def run(main, *args, backend: str | None = None, capacity: int = DEFAULT_CAPACITY, lazy_fds: bool = False):
     """Run ``main(*args)`` in a new fiber on a new scheduler; return its result.
 
     ``backend`` names the readiness backend (default: the best one here);
-    ``capacity`` is how many fds can be watched at once.
+    ``capacity`` is how many fds can be watched at once; ``lazy_fds`` as
+    for ``Scheduler``.
 
     Raises:
         DeadlockError: every fiber was blocked with nothing left to wake it.
@@ -396,7 +404,7 @@ def run(main, *args, backend: str | None = None, capacity: int = DEFAULT_CAPACIT
     """
     if _thread_state.scheduler is not None:
         raise RuntimeError("poorio.run() cannot be called from inside a running scheduler")
-    with Scheduler(backend, capacity) as scheduler:
+    with Scheduler(backend, capacity, lazy_fds=lazy_fds) as scheduler:
         return scheduler.run(main, *args)
 
 

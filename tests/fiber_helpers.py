@@ -34,9 +34,9 @@ def assert_clean(scheduler) -> None:
     assert not scheduler._fibers, scheduler.dump()
 
 
-def run(main, *args, backend=None, capacity=64):
+def run(main, *args, backend=None, capacity=64, lazy_fds=False):
     """Run ``main(*args)`` on a fresh scheduler; then check it left nothing behind (also after an error)."""
-    with Scheduler(backend, capacity) as scheduler:
+    with Scheduler(backend, capacity, lazy_fds=lazy_fds) as scheduler:
         try:
             return scheduler.run(main, *args)
         finally:
