@@ -105,7 +105,7 @@ def select_cost(make_selector, calls: int = 20000) -> float:
         b.close()
 
 
-def compare(clients: int, rounds: int, repeat: int) -> None:
+def compare(clients: int, rounds: int, repeat: int, calls: int) -> None:
     """The same echo load on asyncio's own loop and on poorio's, interleaved, best of ``repeat``."""
     contenders = [("asyncio (stdlib selectors)", selectors.DefaultSelector)]
     contenders += [(f"poorio.aio ({cls.BACKEND})", cls) for cls in selector_classes()]
@@ -121,7 +121,7 @@ def compare(clients: int, rounds: int, repeat: int) -> None:
     baseline = clients * rounds / best[contenders[0][0]]
     for name, make_selector in contenders:
         rate = clients * rounds / best[name]
-        cost = min(select_cost(make_selector) for _ in range(repeat))
+        cost = min(select_cost(make_selector, calls) for _ in range(repeat))
         print(f"  {name:28} {rate:9.0f} round trips/s ({rate / baseline:.2f}x)   select(0): {cost:6.1f} us")
 
 
@@ -131,9 +131,10 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--calls", type=int, default=20000, help="select(0) calls timed per contender")
     args = parser.parse_args()
     if args.compare:
-        compare(args.clients, args.rounds, args.repeat)
+        compare(args.clients, args.rounds, args.repeat, args.calls)
     else:
         poorio.aio.run(tour())
         print(f"  (usable backends here: {', '.join(backends())}; POORIO_BACKEND=poll picks one)")

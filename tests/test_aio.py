@@ -439,7 +439,7 @@ def test_demo_tour(backend):
 
 
 def test_demo_compare(backend):
-    out = _run_demo(backend, "--compare", "--clients", "2", "--rounds", "5", "--repeat", "1")
+    out = _run_demo(backend, "--compare", "--clients", "2", "--rounds", "5", "--repeat", "1", "--calls", "100")
     contenders = [line for line in out.splitlines() if "round trips/s" in line]
     assert len(contenders) == 1 + len(selector_classes())
     assert any(f"poorio.aio ({backend})" in line for line in contenders)

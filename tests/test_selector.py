@@ -351,3 +351,75 @@ def test_each_class_names_its_backend():
     for cls in pinned - set(SELECTOR_CLASSES):
         with pytest.raises(BackendUnavailableError):
             cls()
+
+
+# -- differential: random operation sequences against the stdlib --------------------
+
+try:
+    from hypothesis import given, settings, strategies as st
+except ImportError:  # pragma: no cover - hypothesis is a test extra
+    given = None
+
+if given is not None:
+    PAIRS = 4
+    _index = st.integers(0, PAIRS - 1)
+    _ops = st.one_of(
+        st.tuples(st.just("register"), _index, st.sampled_from([0, 1, 2, 3, 4]), st.sampled_from([None, "a", "b"])),
+        st.tuples(st.just("modify"), _index, st.sampled_from([1, 2, 3]), st.sampled_from([None, "a", "b"])),
+        st.tuples(st.just("unregister"), _index),
+        st.tuples(st.just("get_key"), _index),
+        st.tuples(st.just("send"), _index),
+        st.tuples(st.just("drain"), _index),
+        st.tuples(st.just("hang_up"), _index),
+        st.tuples(st.just("select")),
+    )
+
+    def _apply(selector, op, ends):
+        """One operation; its outcome as plain data (keys as tuples, errors by type)."""
+        name, *args = op
+        try:
+            if name == "select":
+                return sorted((key.fd, key.events, key.data, events) for key, events in selector.select(0))
+            mine = ends[args[0]]
+            if name == "register":
+                key = selector.register(mine, args[1], args[2])
+            elif name == "modify":
+                key = selector.modify(mine, args[1], args[2])
+            elif name == "unregister":
+                key = selector.unregister(mine)
+            else:
+                key = selector.get_key(mine)
+            return (key.fd, key.events, key.data)
+        except (KeyError, ValueError) as exc:
+            return type(exc).__name__
+
+    @all_selectors
+    @settings(max_examples=60)
+    @given(ops=st.lists(_ops, max_size=30))
+    def test_behaves_like_the_stdlib(cls, ops):
+        """Any sequence of (valid or invalid) calls returns or raises what the stdlib's selector does."""
+        pairs = [socket.socketpair() for _ in range(PAIRS)]
+        mine = [a for a, _ in pairs]
+        peers = [b for _, b in pairs]
+        for sock in mine:
+            sock.setblocking(False)
+        try:
+            with cls() as ours, selectors.DefaultSelector() as oracle:
+                for op in ops:
+                    if op[0] == "send":
+                        if peers[op[1]].fileno() >= 0:  # not hung up yet
+                            peers[op[1]].send(b"x")
+                    elif op[0] == "drain":
+                        try:
+                            mine[op[1]].recv(4096)
+                        except BlockingIOError:
+                            pass
+                    elif op[0] == "hang_up":
+                        peers[op[1]].close()
+                    else:
+                        assert _apply(ours, op, mine) == _apply(oracle, op, mine), op
+                assert _apply(ours, ("select",), mine) == _apply(oracle, ("select",), mine)
+        finally:
+            for a, b in pairs:
+                a.close()
+                b.close()
