@@ -186,7 +186,7 @@ class Scheduler:
                 io_waits += kind is YieldForIo
                 sleeping += kind is Sleep
         return SchedulerStatistics(
-            backend=self._events.statistics().backend,
+            backend=self._events.backend,
             fibers=len(self._fibers),
             ready=len(self._ready),
             io_waits=io_waits,
@@ -376,7 +376,8 @@ class Scheduler:
             if main is None:
                 self.report(f"fibers left blocked after the main fiber ended were abandoned:\n{listing}")
             for fiber in list(self._fibers):
-                self._abandon(fiber, DeadlockError(f"deadlock; blocked fibers:\n{listing}") if fiber is main else Cancelled())
+                error = DeadlockError(f"deadlock; blocked fibers:\n{listing}") if fiber is main else Cancelled()
+                self._abandon(fiber, error)
             return
         error = DeadlockError(
             "deadlock: no fiber is ready, no timer is pending and no fd is watched; blocked:\n" + listing

@@ -120,8 +120,6 @@ def test_body_error_cancels_children_and_propagates_unchanged(backend):
 
 
 def test_body_error_and_child_error_are_grouped(backend):
-    log = []
-
     async def main():
         with pytest.raises(ExceptionGroup) as info:
             async with Group() as g:

@@ -14,7 +14,7 @@ import types
 import pytest
 
 from fiber_helpers import assert_clean, backend, hang_guard, run  # noqa: F401 (fixtures)
-from poorio.errors import Cancelled, DeadlockError
+from poorio.errors import DeadlockError
 from poorio.fiber import Fiber
 from poorio.scheduler import Scheduler, current, dump, spawn, stats
 from poorio.scheduler import run as poorio_run

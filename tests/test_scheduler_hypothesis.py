@@ -174,7 +174,11 @@ async def _main(world, program):
 
 
 @pytest.mark.parametrize("backend_name", backends())
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(program=_program)
 def test_random_programs_end_clean_and_lose_no_error(backend_name, program):
     pairs = [socket.socketpair() for _ in range(PAIRS)]
