@@ -27,6 +27,8 @@ SAFETY = 20.0  # seconds any one asyncio program may take before it is cancelled
 GUARD_SECONDS = 60  # and the process's last resort if the loop itself hangs
 
 pytestmark = pytest.mark.parametrize("backend", backends())
+# asyncio's selector loop on Windows watches sockets only: no pipes, subprocesses or signal handlers.
+posix_only = pytest.mark.skipif(sys.platform == "win32", reason="asyncio's selector loop on Windows has no pipes, subprocesses or signals")
 
 
 @pytest.fixture(autouse=True)
@@ -129,6 +131,7 @@ def test_many_concurrent_connections(backend):
     assert len({sent for sent, _ in results}) == count
 
 
+@posix_only
 def test_subprocess_with_pipes(backend):
     code = "import sys; data = sys.stdin.read(); sys.stdout.write(data.upper()); sys.stderr.write(str(len(data)))"
     text = "hello from poorio " * 1000
@@ -147,6 +150,7 @@ def test_subprocess_with_pipes(backend):
     assert int(err) == len(text)
 
 
+@posix_only
 def test_subprocess_exit_status(backend):
     async def main():
         proc = await asyncio.create_subprocess_exec(sys.executable, "-c", "import sys; sys.exit(7)")
@@ -199,6 +203,7 @@ def test_sleep_does_not_spin(backend):
     assert CountingSelector.calls <= 20 * 3
 
 
+@posix_only
 def test_signal_handler_wakes_a_blocked_loop(backend):
     async def main():
         loop = asyncio.get_running_loop()
@@ -303,6 +308,7 @@ def test_refused_connect_reports_real_errno(backend):
         assert run_on(backend, main) == errno.ECONNREFUSED
 
 
+@posix_only
 def test_add_reader_and_writer_on_a_pipe(backend):
     async def main():
         loop = asyncio.get_running_loop()
@@ -327,6 +333,7 @@ def test_add_reader_and_writer_on_a_pipe(backend):
     assert run_on(backend, main) == b"through the pipe"
 
 
+@posix_only
 def test_full_loop_raises_pool_full(backend):
     """A loop at capacity refuses a registration loudly, both directly and for an accepted connection."""
 
@@ -430,6 +437,7 @@ def _run_demo(backend: str, *args: str) -> str:
     return done.stdout.decode()
 
 
+@posix_only
 def test_demo_tour(backend):
     out = _run_demo(backend)
     assert f"asyncio on poorio: {backend} backend" in out
