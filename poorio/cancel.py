@@ -93,7 +93,8 @@ class CancelScope(CancelNode):
     ``with CancelScope(deadline=..., shield=...) as scope:`` -- then
     ``scope.cancel()`` from anywhere in the same thread.  A scope is entered
     once.  After the block, ``cancelled_caught`` tells whether the scope
-    stopped a ``Cancelled`` that it had caused.
+    stopped a ``Cancelled`` that it had caused (when an enclosing scope is
+    cancelled as well, the outermost cancelled one catches it).
     """
 
     __slots__ = ("_deadline", "_phase", "_timer", "_sched", "cancelled_caught")
@@ -131,11 +132,16 @@ class CancelScope(CancelNode):
         fiber = self._owner
         if fiber._scope is not self:
             raise RuntimeError(f"cancel scope exited out of order in {fiber!r}")
-        fiber._scope = self._parent
+        parent = self._parent
+        # When a scope outside is cancelled too (and not shielded from us),
+        # the Cancelled goes on to it: catching it here would only run the
+        # code after this block up to its next suspension point.
+        outer_cancelled = not self._shield and parent._effective
+        fiber._scope = parent
         self._detach()
         self._disarm()
         self._phase = _DONE
-        if self._cancel_called and isinstance(exc, Cancelled):
+        if self._cancel_called and not outer_cancelled and isinstance(exc, Cancelled):
             self.cancelled_caught = True
             return True
         return False

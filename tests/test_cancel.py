@@ -273,7 +273,7 @@ def test_nested_scopes_outer_deadline_first(backend):
     assert log == ["inner block left", (True, False)]
 
 
-def test_nested_scopes_inner_catches_then_outer_cancels_at_next_checkpoint(backend):
+def test_when_both_scopes_are_cancelled_the_outer_one_catches(backend):
     log = []
 
     async def main():
@@ -282,13 +282,29 @@ def test_nested_scopes_inner_catches_then_outer_cancels_at_next_checkpoint(backe
                 outer.cancel()
                 inner.cancel()
                 await checkpoint()
-            log.append("inner caught it; no checkpoint yet")
+            log.append("not reached: the Cancelled goes on to the outer scope")
+        log.append((outer.cancelled_caught, inner.cancelled_caught))
+
+    run(main, backend=backend)
+    assert log == [(True, False)]
+
+
+def test_a_shielded_inner_scope_catches_its_own_cancellation(backend):
+    log = []
+
+    async def main():
+        with CancelScope() as outer:
+            with CancelScope(shield=True) as inner:
+                outer.cancel()
+                inner.cancel()
+                await checkpoint()
+            log.append("inner caught it")
             await checkpoint()
             log.append("not reached")
         log.append((outer.cancelled_caught, inner.cancelled_caught))
 
     run(main, backend=backend)
-    assert log == ["inner caught it; no checkpoint yet", (True, True)]
+    assert log == ["inner caught it", (True, True)]
 
 
 def test_shielded_scope_ignores_outer_cancellation(backend):
