@@ -43,7 +43,7 @@ _POLL_EVERY = 64  # fiber steps between non-blocking polls while fibers stay rea
 class SchedulerStatistics:
     """A frozen snapshot of a scheduler: its backend, its fibers and what they wait on."""
 
-    __slots__ = ("backend", "fibers", "ready", "io_waits", "sleeping", "events", "switches")
+    __slots__ = ("backend", "fibers", "ready", "io_waits", "sleeping", "timers", "events", "switches")
 
     def __init__(self, **fields) -> None:
         for name in self.__slots__:
@@ -178,7 +178,7 @@ class Scheduler:
         self._events.delete(eid)
 
     def statistics(self) -> SchedulerStatistics:
-        """Fibers alive, ready, waiting on IO and sleeping; events held; switches so far."""
+        """Fibers alive, ready, waiting on IO and sleeping; timers armed; events held; switches so far."""
         io_waits = sleeping = 0
         for fiber in self._fibers:
             if fiber._susp is not None:
@@ -191,6 +191,7 @@ class Scheduler:
             ready=len(self._ready),
             io_waits=io_waits,
             sleeping=sleeping,
+            timers=self._events.statistics().timers,  # sleeps and cancel-scope deadlines
             events=len(self._events),
             switches=self._switches,
         )

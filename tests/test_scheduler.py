@@ -14,6 +14,7 @@ import types
 import pytest
 
 from fiber_helpers import assert_clean, backend, hang_guard, run  # noqa: F401 (fixtures)
+from poorio.cancel import move_on_after
 from poorio.errors import DeadlockError
 from poorio.fiber import Fiber
 from poorio.scheduler import Scheduler, current, dump, spawn, stats
@@ -410,7 +411,9 @@ def test_stats_and_dump(backend):
             st = stats()
             assert st.backend == backend
             assert (st.fibers, st.ready, st.io_waits, st.sleeping) == (4, 1, 1, 1)
-            assert st.events == 2 and st.switches >= 4
+            assert st.events == 2 and st.timers == 1 and st.switches >= 4
+            with move_on_after(100):
+                assert stats().timers == 2  # a scope's deadline is a timer too
             text = dump()
             lines = text.splitlines()
             assert len(lines) == 4
