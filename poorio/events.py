@@ -101,6 +101,7 @@ _WMASK = WRITABLE | ERROR | HANGUP
 
 _UNSET = object()
 
+
 class EventSet:
     """A container of events and a destructive iterator over the ones that fired.
 
