@@ -10,7 +10,7 @@ import pytest
 from poorio.platform import backends
 from poorio.scheduler import Scheduler
 
-HANG_SECONDS = 30  # a hung test dumps every thread's stack and ends its process
+HANG_SECONDS = 20  # a hung run dumps every thread's stack and ends its process
 
 
 @pytest.fixture(params=backends())
@@ -21,8 +21,8 @@ def backend(request):
 
 @pytest.fixture(autouse=True)
 def hang_guard():
-    """A test that hangs fails after ``HANG_SECONDS`` with a traceback of where it hung."""
-    faulthandler.dump_traceback_later(HANG_SECONDS, exit=True, file=sys.stderr)
+    """A test that hangs fails after ``HANG_SECONDS`` (twice that for long ones) with a traceback of where it hung."""
+    faulthandler.dump_traceback_later(2 * HANG_SECONDS, exit=True, file=sys.stderr)
     yield
     faulthandler.cancel_dump_traceback_later()
 
