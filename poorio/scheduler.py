@@ -335,7 +335,7 @@ class Scheduler:
         fiber._done = True
         fiber._result = result
         fiber._error = error
-        fiber._coro = fiber._value = None
+        fiber._coro = fiber._value = fiber._waiting = None  # let go of its frames and waits
         del self._fibers[fiber]
         if fiber._parent is not None:
             fiber._detach()
