@@ -424,3 +424,27 @@ def test_join_interrupted_by_the_joiners_scope_leaves_the_joined_fiber_running(b
         return await f.join()
 
     assert run(main, backend=backend) == "finished anyway"
+
+
+@pytest.mark.parametrize("waiter", [_sleep_forever, _read, _write, _join, _park, _group_exit])
+def test_a_deadline_interrupts_each_kind_of_suspension_point(backend, waiter):
+    async def main():
+        a, b = socket.socketpair()
+        other = spawn(_sleep_forever)
+        try:
+            _fill(a)
+            arg = {_read: a, _write: a, _join: other}.get(waiter)
+            with move_on_after(0.01) as scope:
+                if arg is None:
+                    await waiter()
+                else:
+                    await waiter(arg)
+            assert scope.cancelled_caught
+            other.cancel()
+            await sleep(0)
+            assert (stats().fibers, stats().events) == (1, 0)
+        finally:
+            a.close()
+            b.close()
+
+    run(main, backend=backend)
