@@ -1,7 +1,7 @@
 """Fibers and the one suspension each parked fiber waits on.
 
-A ``Fiber`` wraps a coroutine that the scheduler steps.  While it runs it
-either is on the ready queue, or is parked on exactly one ``Suspension``.
+A ``Fiber`` wraps a coroutine that the scheduler steps.  Until it ends it is
+running, on the ready queue, or parked on exactly one ``Suspension``.
 
 A ``Suspension`` is completed at most once, by whichever party gets there
 first: an fd becoming ready, a timer, a fiber it joins, a channel partner, a
@@ -54,27 +54,25 @@ class Suspension:
         """Wake the fiber with ``value`` as the result of its wait; False if already completed."""
         if self.done:
             return False
-        self.done = True
-        fiber = self.fiber
-        fiber._value = value
-        fiber._susp = None
-        self._sched._ready.append(fiber)
-        if self._eid is not None or self._cleanups is not None:
-            self._cleanup()
+        self.fiber._value = value
+        self._wake()
         return True
 
     def fail(self, error: BaseException) -> bool:
         """Wake the fiber with ``error`` raised at its wait; False if already completed."""
         if self.done:
             return False
+        self.fiber._exc = error
+        self._wake()
+        return True
+
+    def _wake(self) -> None:
         self.done = True
         fiber = self.fiber
-        fiber._exc = error
         fiber._susp = None
         self._sched._ready.append(fiber)
         if self._eid is not None or self._cleanups is not None:
             self._cleanup()
-        return True
 
     def on_wake(self, callback) -> None:
         """Run ``callback()`` once, when the suspension completes (however it does)."""

@@ -31,66 +31,75 @@ def _fill(sock: socket.socket) -> None:
         pass
 
 
-async def _sleep_forever():
+async def _sleep_forever(res=None):
     await sleep(3600)
 
 
-async def _read(sock):
-    await wait_readable(sock)
+async def _read(res):
+    await wait_readable(res.sock)
 
 
-async def _write(sock):
-    await wait_writable(sock)
+async def _write(res):
+    await wait_writable(res.sock)
 
 
-async def _join(f):
-    await f.join()
+async def _join(res):
+    await res.other.join()
 
 
-async def _park():
+async def _park(res):
     await suspend(lambda susp: None, "nothing")
 
 
-async def _group_exit():
+async def _group_exit(res):
     async with Group() as g:
         g.spawn(_sleep_forever)
 
 
-@pytest.mark.parametrize("waiter", [_sleep_forever, _read, _write, _join, _park, _group_exit])
+WAITERS = [_sleep_forever, _read, _write, _join, _park, _group_exit]
+
+
+class _Resources:
+    """What the waiters wait on: a socket that is neither readable nor writable, a fiber that never ends."""
+
+    def __init__(self) -> None:
+        self.sock, self.peer = socket.socketpair()
+        _fill(self.sock)
+        self.other = spawn(_sleep_forever)
+
+    async def close(self) -> None:
+        self.other.cancel()
+        await sleep(0)
+        self.sock.close()
+        self.peer.close()
+        # only main is left: the group's child is gone too, and no registration stayed
+        assert (stats().fibers, stats().events) == (1, 0)
+
+
+@pytest.mark.parametrize("waiter", WAITERS)
 def test_cancel_a_parked_fiber_at_each_kind_of_suspension_point(backend, waiter):
     log = []
 
-    async def victim(arg):
+    async def victim(res):
         try:
-            if waiter in (_read, _write, _join):
-                await waiter(arg)
-            else:
-                await waiter()
+            await waiter(res)
         except Cancelled:
             log.append("cancelled")
             raise
         log.append("not reached")
 
     async def main():
-        a, b = socket.socketpair()
-        other = spawn(_sleep_forever)
+        res = _Resources()
         try:
-            _fill(a)
-            arg = {_read: a, _write: a, _join: other}.get(waiter)
-            f = spawn(victim, arg)
+            f = spawn(victim, res)
             await sleep(0)  # let it park
             assert stats().events >= 1
             f.cancel()
             with pytest.raises(Cancelled):
                 await f.join()
             assert f.cancelled()
-            other.cancel()
-            await sleep(0)
-            assert stats().fibers == 1  # only main: the group's child is gone too
-            assert stats().events == 0  # every registration was removed
         finally:
-            a.close()
-            b.close()
+            await res.close()
 
     run(main, backend=backend)
     assert log == ["cancelled"]
@@ -426,25 +435,15 @@ def test_join_interrupted_by_the_joiners_scope_leaves_the_joined_fiber_running(b
     assert run(main, backend=backend) == "finished anyway"
 
 
-@pytest.mark.parametrize("waiter", [_sleep_forever, _read, _write, _join, _park, _group_exit])
+@pytest.mark.parametrize("waiter", WAITERS)
 def test_a_deadline_interrupts_each_kind_of_suspension_point(backend, waiter):
     async def main():
-        a, b = socket.socketpair()
-        other = spawn(_sleep_forever)
+        res = _Resources()
         try:
-            _fill(a)
-            arg = {_read: a, _write: a, _join: other}.get(waiter)
             with move_on_after(0.01) as scope:
-                if arg is None:
-                    await waiter()
-                else:
-                    await waiter(arg)
+                await waiter(res)
             assert scope.cancelled_caught
-            other.cancel()
-            await sleep(0)
-            assert (stats().fibers, stats().events) == (1, 0)
         finally:
-            a.close()
-            b.close()
+            await res.close()
 
     run(main, backend=backend)
