@@ -599,3 +599,31 @@ def test_hundred_thousand_fibers_spawned_and_joined(backend):
     start = time.monotonic()
     assert run(main, backend=backend) == (n * (n - 1) // 2, 1)
     assert time.monotonic() - start < 60  # a safety net, not a benchmark
+
+
+def test_ctrl_c_while_the_loop_blocks_stops_run_and_unwinds_the_fibers(backend):
+    import os
+    import signal
+
+    log = []
+
+    async def sleeper(name):
+        try:
+            await sleep(10)
+        finally:
+            log.append(f"{name} unwound")
+
+    async def main():
+        spawn(sleeper, "child")
+        await sleeper("main")
+
+    timer = threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    start = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run(main, backend=backend)
+    finally:
+        timer.cancel()
+    assert time.monotonic() - start < 5
+    assert sorted(log) == ["child unwound", "main unwound"]
