@@ -209,7 +209,7 @@ CASES = (
         metric=Metric("seconds", "seconds", ".3f", "lower"),
         baseline="asyncio",
         params={"n": 100_000, "traced": True},
-        quick={"traced": False},  # tracemalloc's extra pass is slow: full runs only
+        quick={"n": 50_000, "traced": False},  # tracemalloc's extra pass is slow: full runs only
         extras=(
             Metric("rss_bytes_per_task", "peak RSS B/task", ",.0f", "lower"),
             Metric("traced_bytes_per_task", "traced B/task", ",.0f", "lower"),

@@ -49,7 +49,7 @@ def evaluate(summary, quick: bool) -> list:
     b = _median(summary, "echo-100x1k", *fibers, rt)
     check("echo 1,000 connections within 15% of the 100-connection rate (poorio fibers, epoll, CPython)",
           a / b if a and b else None, lambda r: r >= 0.85, lambda r: f"{r:.2f} of the 100-connection rate")
-    check("spawn + join: poorio ≤ asyncio's time (CPython)",
+    check(f"spawn + join of {'50,000 (quick mode)' if quick else '100,000'}: poorio ≤ asyncio's time (CPython)",
           _ratio(summary, "sched-spawn", ("poorio", "cpython"), ("asyncio", "cpython"), "seconds", True),
           lambda r: r >= 1.0, lambda r: f"{r:.2f}× asyncio's speed")
     traced = _median(summary, "sched-spawn", "poorio", "cpython", "traced_bytes_per_task")
