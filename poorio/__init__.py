@@ -42,8 +42,13 @@ from .net import (
     connect_unix,
     listen_tcp,
     listen_unix,
+    getaddrinfo,
     open_udp,
 )
+from .threads import run_in_thread
+from .files import open_file
+from .process import DEVNULL, PIPE, STDOUT, Process, open_process, run_process
+from . import system
 
 __version__ = "0.1.0"
 
@@ -58,5 +63,8 @@ __all__ = list(_errors_all) + [
     "readable_op", "writable_op", "join_op", "Channel", "Queue", "Cond", "Event", "Lock", "Semaphore",
     # IO objects
     "Stream", "pipe", "SocketStream", "Listener", "DatagramSocket", "connect_tcp", "listen_tcp",
-    "connect_unix", "listen_unix", "open_udp",
+    "connect_unix", "listen_unix", "open_udp", "getaddrinfo",
+    # threads, files, subprocesses, stdio
+    "run_in_thread", "open_file", "open_process", "run_process", "Process", "PIPE", "STDOUT", "DEVNULL",
+    "system",
 ]  # fmt: skip
