@@ -5,6 +5,7 @@
     python -m benchmarks run              # the full run
     python -m benchmarks list             # every case and implementation
     python -m benchmarks profile echo-100x1k poorio-fibers   # the server under cProfile
+    python -m benchmarks report           # RESULTS.md + results.svg again from benchmarks/out/results.json
 """
 
 from __future__ import annotations
@@ -78,6 +79,19 @@ def cmd_profile(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    """Write RESULTS.md and results.svg again from a run's raw results (e.g. after changing the report code)."""
+    raw = json.loads(Path(args.results).read_text())
+    run, meta = raw["run"], raw["meta"]
+    ids = {r["case"] for r in run["results"]}
+    cases = [c for c in CASES if c.id in ids]
+    summary = harness.summarise(cases, run)
+    out_dir = Path(args.out) if args.out else harness.BENCH
+    md, image = report.write(cases, summary, run, meta, out_dir)
+    _say(f"wrote {md} and {image} from {args.results}")
+    return 0
+
+
 def cmd_list(args) -> int:
     for case in CASES:
         _say(f"{case.id:<18} {case.title_for(False)}")
@@ -125,6 +139,9 @@ def main(argv=None) -> int:
         p.add_argument("--pypy", help="PyPy interpreter (default: .venv-bench-pypy, then pypy3 on PATH)")
         p.add_argument("--no-pypy", action="store_true", help="CPython only")
     sub.add_parser("list", help="list the cases and implementations")
+    rep = sub.add_parser("report", help="write RESULTS.md and results.svg again from a results.json")
+    rep.add_argument("results", nargs="?", default=str(harness.BENCH / "out" / "results.json"))
+    rep.add_argument("--out", help="directory for RESULTS.md and results.svg (default benchmarks/)")
     prof = sub.add_parser("profile", help="run one echo case with its server under cProfile")
     prof.add_argument("case", help="an echo case id, e.g. echo-100x1k")
     prof.add_argument("impl", help="a server, e.g. poorio-fibers")
@@ -133,7 +150,7 @@ def main(argv=None) -> int:
     prof.add_argument("--cpython", help="the interpreter (default as for run)")
     prof.add_argument("--pypy", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    commands = {"run": cmd_run, "list": cmd_list, "setup": cmd_setup, "profile": cmd_profile}
+    commands = {"run": cmd_run, "list": cmd_list, "setup": cmd_setup, "profile": cmd_profile, "report": cmd_report}
     return commands[args.command](args)
 
 

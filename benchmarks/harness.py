@@ -524,22 +524,38 @@ def run_all(cases, interps, reps: int, quick: bool, impl_filter, say, quiet_wait
     }
 
 
+def disturbed(record: dict) -> bool:
+    """Whether other processes used more than QUIET_THRESHOLD % of a CPU just before this measurement."""
+    return record.get("bg_cpu_pct", 0.0) > QUIET_THRESHOLD
+
+
 def summarise(cases, run: dict) -> dict:
-    """Per case: rows of (impl, interp) with median, min and max of each metric, and ratios."""
+    """Per case: rows of (impl, interp) with median, min and max of each metric, and ratios.
+
+    A row's statistics use only its *quiet* repetitions (other processes
+    below ``QUIET_THRESHOLD`` just before it) when it has any, else all of
+    them; ``row["quiet"]`` and ``row["runs"]`` count them for the report.
+    """
     summary = {}
     for case in cases:
         rows = {}
         for rec in run["results"]:
             if rec["case"] != case.id:
                 continue
-            row = rows.setdefault((rec["impl"], rec["interp"]), {"values": {}, "errors": []})
+            row = rows.setdefault((rec["impl"], rec["interp"]), {"records": [], "errors": []})
             if "error" in rec:
                 row["errors"].append(rec["error"])
-                continue
-            for key, value in rec["metrics"].items():
-                if isinstance(value, (int, float)):
-                    row["values"].setdefault(key, []).append(value)
+            else:
+                row["records"].append(rec)
         for row in rows.values():
+            quiet = [rec for rec in row["records"] if not disturbed(rec)]
+            used = quiet or row["records"]
+            row["runs"], row["quiet"] = len(row["records"]), len(quiet)
+            row["values"] = {}
+            for rec in used:
+                for key, value in rec["metrics"].items():
+                    if isinstance(value, (int, float)):
+                        row["values"].setdefault(key, []).append(value)
             row["stats"] = {
                 key: (statistics.median(vals), min(vals), max(vals)) for key, vals in row["values"].items()
             }

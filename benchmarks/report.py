@@ -124,7 +124,8 @@ def markdown(cases, summary, run, meta) -> str:
         "**Ratios** are *times better than asyncio on CPython* (the case's baseline named in each table): "
         "a rate divided by asyncio's, or asyncio's time or memory divided by the row's. Above 1.00× beats "
         "asyncio. \"same interp\" divides by asyncio on the row's own interpreter. Values are medians of the "
-        "repetitions; min–max beside them.",
+        "repetitions; min–max beside them. \"quiet/runs\": how many repetitions found the machine quiet (other "
+        "processes below 25% of a CPU just before them) -- when any did, the statistics use only those.",
         "",
         "![results](results.svg)",
         "",
@@ -166,19 +167,20 @@ def markdown(cases, summary, run, meta) -> str:
             f"({'higher' if metric.better == 'higher' else 'lower'} is better).",
             "",
         ]
-        head = ["implementation", "interp", metric.label, "min–max", "vs asyncio", "same interp"]
+        head = ["implementation", "interp", metric.label, "min–max", "vs asyncio", "same interp", "quiet/runs"]
         head += [e.label for e in case.extras]
         out.append("| " + " | ".join(head) + " |")
         out.append("|" + "---|" * len(head))
         for (impl, interp), row in _row_order(case, rows):
             stats = row["stats"].get(metric.key)
             if stats is None:
-                cells = [impl, interp, "failed", row["errors"][0][:120] if row["errors"] else "–", "–", "–"]
+                cells = [impl, interp, "failed", row["errors"][0][:120] if row["errors"] else "–", "–", "–",
+                         f"0/{len(row['errors'])}"]
                 cells += ["–"] * len(case.extras)
             else:
                 med, lo, hi = stats
                 cells = [impl, interp, _fmt(med, metric.fmt), f"{_fmt(lo, metric.fmt)}–{_fmt(hi, metric.fmt)}",
-                         _ratio(row["ratio"]), _ratio(row["ratio_same"])]
+                         _ratio(row["ratio"]), _ratio(row["ratio_same"]), f"{row['quiet']}/{row['runs']}"]
                 cells += [_fmt(row["stats"].get(e.key, (None,))[0], e.fmt) for e in case.extras]
             out.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
         notes = [f"`{i.id}`: {i.note}" for i in case.impls if i.note and any(k[0] == i.id for k in rows)]
