@@ -90,6 +90,7 @@ class Event:
         "_why",      # the reason it is queued for delivery, None when not queued
         "_entry",    # its live timer-heap entry, or None
         "_live",     # False once deleted; never set back
+        "_park",     # a one-shot 'r'/'w' event that leaves its fd registered once delivered
     )  # fmt: skip
 
     def __init__(self, eid: int, kind: str, source, context, code: int, persist: bool) -> None:
@@ -107,6 +108,7 @@ class Event:
         self._why = None
         self._entry = None
         self._live = True
+        self._park = False
 
     def __repr__(self) -> str:
         extra = f" reason={self.reason!r}" if self.reason is not None else ""

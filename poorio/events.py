@@ -118,6 +118,9 @@ class EventSet:
     ``clear`` and ``close`` -- so with ``lazy=True`` every fd must go through
     ``forget_fd`` before it is closed: epoll and kqueue forget a closed fd by
     themselves, and a new file given the same number would never be watched.
+    ``add(..., lazy=True)`` makes the same bet for one event only, for owners
+    that keep that promise (poorio's streams); ``defer_close`` is how such an
+    owner's finalizer closes an fd that may still be registered.
 
     One thread drives a set (adds, deletes, iterates).  From any thread you
     may call ``wakeup``, ``once``, ``trigger`` and ``stop``.  Do not run two
@@ -159,17 +162,21 @@ class EventSet:
         self._batch: deque = deque()  # collected, not yet delivered (may hold deleted events)
         self._pending: deque = deque()  # triggered since the last collection (any thread appends)
         self._arrived: deque = deque()  # signal numbers caught since the last collection
+        self._closing: deque = deque()  # (fd, close) handed over by defer_close (any thread appends)
         self._waiting = False  # set just before the pool wait: others must wake us
         self._epoch = 0  # stop() bumps it; an iteration ends when it changes
 
     # -- adding and changing events --------------------------------------------
 
-    def add(self, kind: str, source=None, context=None, timeout: float | None = None) -> int:
+    def add(self, kind: str, source=None, context=None, timeout: float | None = None, *, lazy: bool = False) -> int:
         """Add an event; return its id (an int never reused within this set).
 
         ``source`` depends on ``kind`` (see the module docstring); ``context``
         is handed back on delivery; ``timeout`` (seconds, not for timers)
         delivers the event with reason ``timeout`` if it has not fired by then.
+        ``lazy`` (one-shot ``'r'``/``'w'``): once delivered, leave the fd
+        registered, as a ``lazy=True`` set does -- the caller promises
+        ``forget_fd`` (or ``defer_close``) before the fd is closed.
 
         Raises:
             ValueError: unknown ``kind``; a bad fd, signal, interval or timeout;
@@ -194,6 +201,7 @@ class EventSet:
         ev = Event(next(self._ids), kind, source, context, code, persist)
         if code == _READ or code == _WRITE:
             self._watch(ev, code)
+            ev._park = lazy or self._lazy
         elif code == _TIMER:
             interval = _seconds(source, "a timer's interval")
             if persist and interval <= 0.0:
@@ -370,6 +378,37 @@ class EventSet:
             self._fds.unwatch(fd)
         return removed
 
+    def defer_close(self, fd: int, close) -> bool:
+        """Have the set call ``close()`` soon, once ``fd`` is no longer registered; False if it is closed.
+
+        For finalizers of objects whose fd may be left registered by a
+        ``lazy`` event: they may run in any thread, or in the middle of the
+        set's own bookkeeping, so they must not touch the pool.  The fd stays
+        open until the set has dropped it, so its number cannot be reused
+        while the pool still watches it.  Thread-safe.
+        """
+        if self._closed:
+            return False
+        self._closing.append((fd, close))
+        if self._closed:  # close() ran meanwhile and may have missed it
+            self._run_closes()
+        elif self._waiting:
+            self._waker.wake()
+        return True
+
+    def _run_closes(self) -> None:
+        closing = self._closing
+        while closing:
+            try:
+                fd, close = closing.popleft()
+            except IndexError:  # another thread took the last one
+                return
+            try:
+                if not self._closed and fd not in self._readers and fd not in self._writers:
+                    self._fds.unwatch(fd)  # a parked registration, if any
+            finally:
+                close()
+
     def clear(self) -> None:
         """Delete every event, pending ones too.  Safe inside the loop.
 
@@ -408,6 +447,7 @@ class EventSet:
         finally:
             self._pool.close()
             self._waker.close()
+            self._run_closes()
 
     # -- iteration -----------------------------------------------------------------
 
@@ -445,7 +485,6 @@ class EventSet:
         popleft = batch.popleft
         events = self._events
         timers = self._timers
-        lazy = self._lazy
         collected = False  # one-collection modes end after their collection
         final = False  # block=None: the last, non-blocking collection is done
         delivered = False
@@ -460,7 +499,7 @@ class EventSet:
                 ev._why = None
                 ev.reason = why
                 if not ev._persist:
-                    self._discard(ev, lazy)
+                    self._discard(ev, ev._park)
                 elif ev._interval is not None and ev._type != _TIMER:
                     timers.rearm(ev, monotonic() + ev._interval)  # a persistent event's timeout re-arms when it fires
                 delivered = True
@@ -491,6 +530,8 @@ class EventSet:
         batch = self._batch
         pending = self._pending
         timers = self._timers
+        if self._closing:
+            self._run_closes()
         self._waiting = True  # before looking at the queues -- see once()
         if pending or self._arrived:
             wait = 0.0
@@ -528,7 +569,7 @@ class EventSet:
                         self._waker.drain()
                     else:  # ready for nobody: a lazy set's parked fd
                         self._fds.unwatch(fd)
-                elif self._lazy and ((flags & READABLE and reader is None) or (flags & WRITABLE and writer is None)):
+                elif (flags & READABLE and reader is None) or (flags & WRITABLE and writer is None):
                     self._fds.unwatch(fd)  # parked interest in the other direction
 
         arrived = self._arrived

@@ -81,12 +81,12 @@ class Suspension:
         else:
             self._cleanups.append(callback)
 
-    def watch(self, kind: str, source=None, timeout=None, value=None) -> int:
+    def watch(self, kind: str, source=None, timeout=None, value=None, lazy: bool = False) -> int:
         """Complete with ``value`` when an event of ``kind`` on ``source`` fires; returns its id.
 
-        ``kind``, ``source`` and ``timeout`` are as for ``EventSet.add`` (a
-        timer's source is its delay in seconds).  The event is deleted when
-        the suspension completes some other way.
+        ``kind``, ``source``, ``timeout`` and ``lazy`` are as for
+        ``EventSet.add`` (a timer's source is its delay in seconds).  The
+        event is deleted when the suspension completes some other way.
 
         Raises:
             BusyResourceError: another fiber already waits for ``kind`` on that fd.
@@ -96,7 +96,7 @@ class Suspension:
         events = self._sched._events
         context = self if value is None else _Waker(self, value)
         try:
-            eid = events.add(kind, source, context, timeout)
+            eid = events.add(kind, source, context, timeout, lazy=lazy)
         except AlreadyRegisteredError:
             raise BusyResourceError(
                 f"another fiber is already waiting for {kind!r} events on {source!r}"

@@ -146,7 +146,11 @@ class SocketStream(_SocketOptions, FdStream):
     def __del__(self) -> None:
         sock = getattr(self, "_sock", None)
         if sock is not None:
-            sock.close()
+            fd = getattr(self, "_fd", -1)
+            if fd >= 0:
+                self._finalize(fd, sock.close)  # its fd may still be registered
+            else:
+                sock.close()
 
     async def send_eof(self) -> None:
         """Half-close: tell the peer no more data will come (``shutdown(SHUT_WR)``); reading goes on.

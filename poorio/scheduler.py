@@ -309,7 +309,12 @@ class Scheduler:
         susp = self._park(fiber, trap)
         if susp is not None:
             try:
-                susp.watch(_IO_KINDS[trap.events], trap.fd)
+                keeper = trap.keeper
+                if keeper is None:
+                    susp.watch(_IO_KINDS[trap.events], trap.fd)
+                else:  # an IO object's fd: it may stay registered (see FdKeeper)
+                    keeper.events = self._events
+                    susp.watch(_IO_KINDS[trap.events], trap.fd, lazy=True)
             except Exception as error:  # busy, pool full, EBADF...: the fiber sees it
                 susp.fail(error)
 

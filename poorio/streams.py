@@ -25,7 +25,7 @@ import time
 from .errors import ClosedResourceError, IncompleteReadError, LimitOverrunError
 from .platform import READABLE, WRITABLE, new_pool
 from .scheduler import notify_closing
-from .traps import checkpoint, sleep, wait_readable, wait_writable
+from .traps import FdKeeper, YieldForIo, _trap, checkpoint, sleep, wait_readable, wait_writable
 
 __all__ = [
     "Stream",
@@ -220,9 +220,13 @@ class Stream:
         Raises:
             ClosedResourceError, BrokenResourceError, OSError, Cancelled: as ``write_some``.
         """
+        sent = 0
+        if type(data) is bytes and data:  # most writes go out whole, in one syscall: no view needed
+            sent = await self.write_some(data)
+            if sent == len(data):
+                return
         view = byte_view(data)  # slices of a view share memory: no copies
         total = len(view)
-        sent = 0
         try:
             while sent < total:
                 sent += await self.write_some(view[sent:])
@@ -332,7 +336,7 @@ class FdStream(Stream):
     must do so too.
     """
 
-    __slots__ = ("_fd", "_wait", "_streak")
+    __slots__ = ("_fd", "_wait", "_streak", "_keeper", "_rtrap", "_wtrap")
 
     def __init__(self, fd: int, *, wait: WaitHook | None = None) -> None:
         os.set_blocking(fd, False)
@@ -343,6 +347,15 @@ class FdStream(Stream):
         self._fd = fd  # -1 once closed
         self._wait = FIBERS if wait is None else wait
         self._streak = 0  # syscalls in a row that did not have to wait
+        # With fibers, the stream yields its own two traps: built once, and
+        # with a keeper, so its fd stays registered between waits (close()
+        # tells the scheduler first; __del__ hands the fd over, see _finalize).
+        if self._wait is FIBERS:
+            self._keeper = FdKeeper()
+            self._rtrap = YieldForIo(fd, READABLE, self._keeper)
+            self._wtrap = YieldForIo(fd, WRITABLE, self._keeper)
+        else:
+            self._keeper = self._rtrap = self._wtrap = None
 
     # -- the primitives: one syscall each ------------------------------------------
 
@@ -360,13 +373,17 @@ class FdStream(Stream):
             return self._take(max_bytes)
         if max_bytes < 1:
             raise ValueError(f"max_bytes must be >= 1, not {max_bytes!r}")
-        await self._fair()
+        if self._streak >= _FAIR_EVERY or self._fd < 0:  # rare: a call saved on the hot path
+            await self._fair()
         while True:
             try:
                 data = self._recv(max_bytes)
             except BlockingIOError:
                 self._streak = 0
-                await self._wait.readable(self._fd)
+                if self._rtrap is not None:
+                    await _trap(self._rtrap)
+                else:
+                    await self._wait.readable(self._fd)
                 if self._fd < 0:  # closed by another fiber after ours was woken
                     raise ClosedResourceError(f"{type(self).__name__} was closed")
             else:
@@ -388,13 +405,17 @@ class FdStream(Stream):
             n = min(len(view), len(self._rbuf))
             view[:n] = self._take(n)
             return n
-        await self._fair()
+        if self._streak >= _FAIR_EVERY or self._fd < 0:  # rare: a call saved on the hot path
+            await self._fair()
         while True:
             try:
                 n = self._recv_into(view)
             except BlockingIOError:
                 self._streak = 0
-                await self._wait.readable(self._fd)
+                if self._rtrap is not None:
+                    await _trap(self._rtrap)
+                else:
+                    await self._wait.readable(self._fd)
                 if self._fd < 0:  # closed by another fiber after ours was woken
                     raise ClosedResourceError(f"{type(self).__name__} was closed")
             else:
@@ -411,13 +432,17 @@ class FdStream(Stream):
             Cancelled: the fiber was cancelled while it waited (nothing was written).
         """
         self._check_writable()
-        await self._fair()
+        if self._streak >= _FAIR_EVERY or self._fd < 0:  # rare: a call saved on the hot path
+            await self._fair()
         while True:
             try:
                 n = self._send(data)
             except BlockingIOError:
                 self._streak = 0
-                await self._wait.writable(self._fd)
+                if self._wtrap is not None:
+                    await _trap(self._wtrap)
+                else:
+                    await self._wait.writable(self._fd)
                 if self._fd < 0:  # closed by another fiber after ours was woken
                     raise ClosedResourceError(f"{type(self).__name__} was closed")
             else:
@@ -486,8 +511,20 @@ class FdStream(Stream):
         os.close(fd)
 
     def __del__(self) -> None:
-        if getattr(self, "_fd", -1) >= 0:
-            os.close(self._fd)  # no wait hook: finalizers run outside any fiber
+        fd = getattr(self, "_fd", -1)
+        if fd >= 0:
+            self._finalize(fd, lambda: os.close(fd))
+
+    def _finalize(self, fd: int, close) -> None:
+        """Close a stream nobody closed: through the event set that may still hold its fd, else now.
+
+        A finalizer runs at any moment (mid-bookkeeping, or in another
+        thread), so it must not touch the pool itself -- it hands the fd over.
+        """
+        keeper = getattr(self, "_keeper", None)
+        events = keeper.events if keeper is not None else None
+        if events is None or not events.defer_close(fd, close):
+            close()
 
 
 def pipe(*, wait: WaitHook | None = None) -> tuple:

@@ -43,6 +43,7 @@ __all__ = [
     "Checkpoint",
     "Sleep",
     "YieldForIo",
+    "FdKeeper",
     "Suspend",
     "checkpoint",
     "sleep",
@@ -108,14 +109,38 @@ class Sleep(_Trap):
         return f"sleep ({self.deadline - _monotonic():.3f}s left)"
 
 
+class FdKeeper:
+    """Lets an IO object's fd stay registered between its waits; the object promises ``notify_closing``.
+
+    Registering and unregistering an fd around every wait costs two
+    syscalls; keeping it registered is safe only if it is unregistered
+    before it is closed (epoll and kqueue forget a closed fd by themselves,
+    so a new file under the same number would go unwatched).  poorio's
+    streams keep that promise in ``close``, and their finalizer hands the
+    fd to ``events`` (the event set that may hold it, recorded by the
+    scheduler at each wait) with ``EventSet.defer_close``.
+    """
+
+    __slots__ = ("events",)
+
+    def __init__(self) -> None:
+        self.events = None  # the EventSet the fd was last waited on in, if any
+
+
 class YieldForIo(_Trap):
-    """Wake when ``fd`` is ready for ``events`` (``READABLE`` or ``WRITABLE``)."""
+    """Wake when ``fd`` is ready for ``events`` (``READABLE`` or ``WRITABLE``).
 
-    __slots__ = ("fd", "events")
+    With a ``keeper`` (an ``FdKeeper``) the fd stays registered after the
+    wake-up.  A trap is immutable, so an IO object may build its two once
+    and yield them again and again.
+    """
 
-    def __init__(self, fd: int, events: int) -> None:
+    __slots__ = ("fd", "events", "keeper")
+
+    def __init__(self, fd: int, events: int, keeper: FdKeeper | None = None) -> None:
         object.__setattr__(self, "fd", fd)
         object.__setattr__(self, "events", events)
+        object.__setattr__(self, "keeper", keeper)
 
     def __repr__(self) -> str:
         return f"{'readable' if self.events == READABLE else 'writable'} fd {self.fd}"

@@ -1,0 +1,126 @@
+"""Streams keep their fd registered between waits: and never let that registration outlive the fd.
+
+A stream's waits leave its fd in the pool (two syscalls fewer per wait);
+``close`` drops it before the fd closes, and a stream nobody closed hands
+its fd to the event set, which drops the registration before closing it.
+Raw fds given to ``wait_readable`` stay eager: registered only while waited on.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import socket
+
+from fiber_helpers import backend, hang_guard, run  # noqa: F401 (fixtures)
+from poorio.cancel import fail_after
+from poorio.net import SocketStream
+from poorio.scheduler import spawn
+from poorio.traps import current_scheduler, sleep, wait_readable
+
+
+def _registered():
+    return dict(current_scheduler()._events._fds.registered)
+
+
+def _stream_pair():
+    a, b = socket.socketpair()
+    return SocketStream(a), b
+
+
+def test_a_stream_fd_stays_registered_between_reads_and_close_drops_it(backend):
+    async def main():
+        stream, peer = _stream_pair()
+        fd = stream.fileno()
+
+        async def later():
+            await sleep(0.01)
+            peer.send(b"x")
+
+        spawn(later)
+        assert await stream.read_some() == b"x"  # waited: EAGAIN first
+        assert fd in _registered()  # parked, nobody waits
+        spawn(later)
+        assert await stream.read_some() == b"x"  # the parked registration serves again
+        stream.close()
+        assert fd not in _registered()
+        peer.close()
+
+    run(main, backend=backend)
+
+
+def test_raw_fd_waits_stay_eager(backend):
+    async def main():
+        a, b = socket.socketpair()
+        with a, b:
+            b.send(b"x")
+            await wait_readable(a)
+            assert a.fileno() not in _registered()
+
+    run(main, backend=backend)
+
+
+def test_an_unclosed_stream_is_unregistered_before_its_fd_closes(backend):
+    """A dropped stream's fd stays open until the set has unregistered it, so its number is not reused meanwhile."""
+
+    async def main():
+        stream, peer = _stream_pair()
+        fd = stream.fileno()
+        spawn(lambda: _send_later(peer, b"x"))
+        await stream.read_some()
+        assert fd in _registered()
+        del stream
+        gc.collect()  # PyPy finalizes only now
+        os.fstat(fd)  # still open: handed to the event set, not closed
+        await sleep(0)  # a collection runs the deferred close
+        await sleep(0.001)
+        assert fd not in _registered()
+        try:
+            os.fstat(fd)
+        except OSError:
+            pass
+        else:  # the number was reused by another file: it must not be this socket
+            assert fd != peer.fileno()
+        # A new stream may get the same number: it must be watched for real.
+        fresh, fresh_peer = _stream_pair()
+        spawn(lambda: _send_later(fresh_peer, b"y"))
+        with fail_after(5):
+            assert await fresh.read_some() == b"y"
+        fresh.close()
+        fresh_peer.close()
+        peer.close()
+
+    run(main, backend=backend)
+
+
+def test_an_unclosed_stream_over_a_shared_file_does_not_keep_reporting(backend):
+    """The classic epoll trap: a closed fd whose file lives on in a dup keeps reporting, unless removed first."""
+
+    async def main():
+        stream, peer = _stream_pair()
+        fd = stream.fileno()
+        dup = os.dup(fd)
+        try:
+            spawn(lambda: _send_later(peer, b"x"))
+            await stream.read_some()
+            del stream
+            gc.collect()
+            await sleep(0.001)
+            assert fd not in _registered()
+            peer.send(b"more")  # the dup is readable now: nobody may be woken for it
+            pool = current_scheduler()._events._pool
+            cycles = []
+            pool.cycle = lambda timeout, cycle=pool.cycle: cycles.append(timeout) or cycle(timeout)
+            await sleep(0.05)
+            del pool.cycle
+            assert len(cycles) < 5, cycles  # slept: no spin
+        finally:
+            os.close(dup)
+            peer.close()
+
+    run(main, backend=backend)
+
+
+async def _send_later(sock, data):
+    await sleep(0.005)
+    sock.send(data)
