@@ -1,0 +1,79 @@
+"""The architecture rules, checked from the source: what each module may import."""
+
+from __future__ import annotations
+
+import ast
+import os
+
+import pytest
+
+PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "poorio")
+
+# Only the asyncio bridges may use the stdlib's own multiplexing modules.
+BRIDGES = {"selector.py", "aio.py"}
+FORBIDDEN = {"select", "selectors", "asyncio"}
+
+
+def modules():
+    for folder, _dirs, files in os.walk(PACKAGE):
+        for name in sorted(files):
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                yield os.path.relpath(path, PACKAGE), path
+
+
+def parse(path: str) -> ast.Module:
+    with open(path, encoding="utf-8") as source:
+        return ast.parse(source.read(), path)
+
+
+def imported_names(path: str) -> set:
+    """Top-level module names imported anywhere in the file (lazy imports included)."""
+    tree = parse(path)
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+    return names
+
+
+def relative_imports(path: str) -> set:
+    """The poorio modules a package-relative import names, as paths relative to poorio/."""
+    tree = parse(path)
+    here = os.path.dirname(os.path.relpath(path, PACKAGE))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = here
+            for _ in range(node.level - 1):
+                base = os.path.dirname(base)
+            target = os.path.join(base, *(node.module or "").split(".")) if node.module else base
+            found.add(os.path.normpath(target))
+    return found
+
+
+@pytest.mark.parametrize("relpath,path", list(modules()), ids=lambda v: v if v.endswith(".py") else "")
+def test_core_never_imports_the_stdlib_multiplexers(relpath, path):
+    if os.path.basename(relpath) in BRIDGES:
+        pytest.skip("the asyncio bridges are the documented exception")
+    used = {name.split(".")[0] for name in imported_names(path)}
+    assert not used & FORBIDDEN, f"{relpath} imports {sorted(used & FORBIDDEN)}"
+
+
+@pytest.mark.parametrize(
+    "relpath,path", [m for m in modules() if m[0].startswith("platform")], ids=lambda v: v if v.endswith(".py") else ""
+)
+def test_platform_layer_imports_nothing_above_it(relpath, path):
+    above = {target for target in relative_imports(path) if not target.startswith("platform") and target != "errors"}
+    assert not above, f"{relpath} reaches up into {sorted(above)}"
+
+
+def test_every_module_opens_with_a_docstring():
+    missing = [relpath for relpath, path in modules() if not ast.get_docstring(parse(path))]
+    assert missing == []
+
+
+def test_the_package_is_typed():
+    assert os.path.exists(os.path.join(PACKAGE, "py.typed"))
