@@ -366,38 +366,10 @@ async def getaddrinfo(host, port, family: int = 0, type: int = 0, proto: int = 0
 
 
 async def _in_thread(fn, *args):
-    """``fn(*args)`` in a worker thread, awaited by the current fiber."""
-    try:
-        from . import threads
-    except ImportError:
-        threads = None
-    run_sync = getattr(threads, "run_sync", None)
-    if run_sync is not None:
-        return await run_sync(fn, *args)
-    import threading
+    """``fn(*args)`` in poorio's worker pool; the caller may stop waiting at any time."""
+    from .threads import run_in_thread  # threads pulls in threading: only when a name is looked up
 
-    from .traps import suspend
-
-    def setup(susp) -> None:
-        susp.expect_thread()
-
-        def work() -> None:
-            try:
-                result = fn(*args)
-            except BaseException as error:
-                deliver = susp.fail_threadsafe
-                value = error
-            else:
-                deliver = susp.complete_threadsafe
-                value = result
-            try:
-                deliver(value)
-            except ClosedResourceError:  # the scheduler is gone; nobody waits
-                pass
-
-        threading.Thread(target=work, name="poorio-getaddrinfo", daemon=True).start()
-
-    return await suspend(setup, f"getaddrinfo{args[:2]!r} in a thread")
+    return await run_in_thread(fn, *args, cancellable=True)
 
 
 async def _connect(stream: SocketStream, address, wait: WaitHook, unix: bool = False) -> None:
