@@ -19,6 +19,7 @@ __all__ = [
     "NotRegisteredError",
     "BackendUnavailableError",
     "ClosedResourceError",
+    "BrokenResourceError",
     "BusyResourceError",
     "DeadlockError",
     "EndOfChannel",
@@ -56,6 +57,13 @@ class BackendUnavailableError(PoorioError):
 
 class ClosedResourceError(PoorioError):
     """The resource was closed, possibly while a fiber was waiting on it."""
+
+
+class BrokenResourceError(ClosedResourceError):
+    """A ``write_all`` was interrupted part-way, so the stream's write side is unusable.
+
+    A ``ClosedResourceError`` too: code that handles a closed stream handles this.
+    """
 
 
 class BusyResourceError(PoorioError):

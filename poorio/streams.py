@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import time
 
-from .errors import ClosedResourceError, IncompleteReadError, LimitOverrunError
+from .errors import BrokenResourceError, ClosedResourceError, IncompleteReadError, LimitOverrunError
 from .platform import READABLE, WRITABLE, new_pool
 from .scheduler import notify_closing
 from .traps import FdKeeper, YieldForIo, _trap, checkpoint, sleep, wait_readable, wait_writable
@@ -42,13 +42,6 @@ __all__ = [
 
 DEFAULT_READ_SIZE = 65536  # what read_some asks the kernel for when not told
 _FAIR_EVERY = 32  # immediate successes in a row before a stream yields to other fibers
-
-
-class BrokenResourceError(ClosedResourceError):
-    """A ``write_all`` was interrupted part-way, so the stream's write side is unusable.
-
-    A ``ClosedResourceError`` too: code that handles a closed stream handles this.
-    """
 
 
 class WaitHook:
