@@ -12,10 +12,21 @@ pool -- in any thread -- returns and delivers the signal as an ordinary
 event.  Nothing runs in C signal context, so nothing here needs to be
 async-signal-safe.
 
-Discussion: ``signal.set_wakeup_fd`` would write the byte from C, but it is
-one fd for the whole process and asyncio takes it; owning a handler per
-signal number instead lets any number of event sets and an asyncio loop
-coexist, as long as they do not claim the same signal.
+Discussion: owning a handler per signal number, rather than reading signal
+numbers from ``signal.set_wakeup_fd``'s one fd, lets any number of event
+sets and an asyncio loop coexist, as long as they do not claim the same
+signal.  But a Python-level handler alone can lose a wake-up: if the signal
+arrives after the main thread last checked for pending handlers and before
+it entered the kernel's wait (``epoll_wait`` and friends), the wait is not
+interrupted and the handler runs only when something else ends it -- never,
+for a loop with nothing else to wait for (a child's one ``SIGCHLD``).  So
+while anything listens, the process's wake-up fd -- written from C, at once
+-- is a duplicate of the waker of the event set that listened last, which
+makes that set's wait return; the handler then runs and routes the signal.
+If someone else (asyncio) holds the wake-up fd already, poorio leaves it
+alone and keeps only the handler.  The duplicates keep the pipe open even
+if the set is closed from another thread, so the C handler never writes to
+a closed fd number that may name someone else's file.
 
 Handlers can only be installed and restored in the main thread.  Adding a
 signal event elsewhere is refused with a clear error.  If the last listener
@@ -27,6 +38,7 @@ so the process behaves as if poorio had never been there.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 
@@ -34,6 +46,9 @@ __all__ = ["listen", "unlisten", "check_signal", "installed"]
 
 _listeners: dict = {}  # signal number -> the event sets listening (a list; order of arrival)
 _originals: dict = {}  # signal number -> the disposition poorio replaced
+_orphaned: set = set()  # signal numbers whose last listener left from another thread: handler still in
+_wakeup = None  # (event set, write dup, read dup) while the process's wake-up fd is poorio's
+_busy = False  # listen()/unlisten() is changing the tables in the main thread (the handler may interrupt it)
 
 
 def _name(signum: int) -> str:
@@ -78,27 +93,50 @@ def listen(signum: int, event_set) -> None:
         ValueError: not called in the main thread.
         OSError: the OS refused the handler (real errno).
     """
+    global _busy
     _require_main_thread(signum)
-    listeners = _listeners.get(signum)
-    if listeners is None:
-        previous = signal.signal(signum, _handler)
-        # None means a handler installed from C that Python cannot put back;
-        # the default disposition is the honest fallback.
-        _originals[signum] = signal.SIG_DFL if previous is None else previous
-        _listeners[signum] = [event_set]
-    else:
-        listeners.append(event_set)
+    _busy = True
+    try:
+        _point_wakeup_at(event_set)
+        _orphaned.discard(signum)  # from here on, a signal is delivered, never handed back
+        listeners = _listeners.get(signum)
+        if listeners is not None:
+            listeners.append(event_set)
+        else:
+            _listeners[signum] = [event_set]  # before the handler: a signal right after it has a listener
+            try:
+                previous = signal.signal(signum, _handler)
+            except BaseException:
+                del _listeners[signum]
+                _update_wakeup()
+                raise
+            # None means a handler installed from C that Python cannot put back;
+            # the default disposition is the honest fallback.
+            _originals[signum] = signal.SIG_DFL if previous is None else previous
+    finally:
+        _busy = False
 
 
 def unlisten(signum: int, event_set) -> None:
     """Stop routing ``signum`` to ``event_set``; restore the original handler after the last one."""
+    global _busy
     listeners = _listeners.get(signum)
     if listeners is None or event_set not in listeners:
         return
     listeners.remove(event_set)
-    if not listeners and threading.current_thread() is threading.main_thread():
-        del _listeners[signum]
-        signal.signal(signum, _originals.pop(signum))
+    if threading.current_thread() is not threading.main_thread():
+        if not listeners:
+            _orphaned.add(signum)  # the handler puts the original back when the signal comes
+        return
+    _busy = True
+    try:
+        if not listeners:
+            _orphaned.discard(signum)
+            del _listeners[signum]
+            signal.signal(signum, _originals.pop(signum))
+        _update_wakeup()
+    finally:
+        _busy = False
 
 
 def installed(signum: int) -> bool:
@@ -107,18 +145,69 @@ def installed(signum: int) -> bool:
 
 
 def _handler(signum: int, frame) -> None:
+    # Discussion: this runs between two bytecodes of the main thread, so
+    # possibly in the middle of listen() or unlisten().  It only ever reads
+    # the listeners, except for a signal marked orphaned, outside them.
     listeners = _listeners.get(signum)
     if listeners:
         for event_set in tuple(listeners):
             event_set._signal_arrived(signum)
         return
-    # Nobody listens any more: the last listener left from another thread.
-    # We are in the main thread now, so put the original back and let it
-    # have this signal, as it would have without poorio.
+    if signum not in _orphaned or _busy:
+        return  # a listener is coming or going right now: nobody listens to this one
+    # The last listener left from another thread.  We are in the main thread
+    # now, so put the original back and let it have this signal, as it would
+    # have without poorio.
+    _orphaned.discard(signum)
     _listeners.pop(signum, None)
     original = _originals.pop(signum, signal.SIG_DFL)
     signal.signal(signum, original)
+    _update_wakeup()
     if callable(original):
         original(signum, frame)
     elif original == signal.SIG_DFL:
         signal.raise_signal(signum)
+
+
+def _point_wakeup_at(event_set) -> None:
+    """Make the process's wake-up fd write into ``event_set``'s waker (main thread; POSIX only)."""
+    global _wakeup
+    if os.name != "posix" or (_wakeup is not None and _wakeup[0] is event_set):
+        return
+    waker = event_set._waker
+    write = os.dup(waker._wfd)  # non-blocking and close-on-exec, like the original
+    try:
+        read = os.dup(waker.fileno())  # keeps the pipe open: a write never hits a closed reader
+    except OSError:
+        os.close(write)
+        raise
+    previous = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+    if _wakeup is None and previous != -1:  # someone else's: keep theirs, and only the handler
+        signal.set_wakeup_fd(previous)
+        os.close(write)
+        os.close(read)
+        return
+    old, _wakeup = _wakeup, (event_set, write, read)
+    if old is not None:
+        os.close(old[1])
+        os.close(old[2])
+
+
+def _update_wakeup() -> None:
+    """After a listener left (main thread): point the wake-up fd at one still listening, or give it back."""
+    global _wakeup
+    if _wakeup is None:
+        return
+    remaining = [event_set for listeners in _listeners.values() for event_set in listeners]
+    if _wakeup[0] in remaining:
+        return
+    if remaining:
+        _point_wakeup_at(remaining[-1])
+        return
+    _, write, read = _wakeup
+    _wakeup = None
+    current = signal.set_wakeup_fd(-1)
+    if current != write:  # someone took it over since: leave theirs in place
+        signal.set_wakeup_fd(current)
+    os.close(write)
+    os.close(read)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 
 import pytest
 
@@ -138,3 +139,25 @@ def test_closed_in_another_thread_the_original_gets_the_next_signal(backend, rec
     kill_self(signal.SIGUSR1)
     assert calls == [signal.SIGUSR1]
     assert signal.getsignal(signal.SIGUSR1) is handler
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="needs pthread_sigmask")
+def test_a_signal_caught_in_another_thread_still_ends_the_main_threads_wait(es):
+    """The wait cannot be interrupted (the main thread blocks the signal): only the C-level wake-up ends it.
+
+    This is also what a signal arriving just before the wait began looks like:
+    its Python handler is pending, and nothing else would end the wait.
+    """
+    sid = es.add("s", signal.SIGUSR1)
+    go = threading.Event()
+    sender = threading.Thread(target=lambda: go.wait(10) and kill_self(signal.SIGUSR1))
+    sender.start()  # before the mask changes: this thread can take the signal
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])
+    try:
+        go.set()
+        start = time.monotonic()
+        assert drain(es, 30.0) == [(sid, "signal", 0)]
+        assert time.monotonic() - start < 15  # woken by the signal, not by the end of the wait
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGUSR1])
+        sender.join()
