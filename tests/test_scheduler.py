@@ -617,6 +617,9 @@ def test_ctrl_c_while_the_loop_blocks_stops_run_and_unwinds_the_fibers(backend):
         spawn(sleeper, "child")
         await sleeper("main")
 
+    # Ctrl-C raises KeyboardInterrupt only under Python's default handler; a
+    # process started in the background by a shell inherits SIGINT ignored.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
     start = time.monotonic()
@@ -625,5 +628,7 @@ def test_ctrl_c_while_the_loop_blocks_stops_run_and_unwinds_the_fibers(backend):
             run(main, backend=backend)
     finally:
         timer.cancel()
+        timer.join()  # the kill is sent, or never will be, before the handler goes back
+        signal.signal(signal.SIGINT, previous)
     assert time.monotonic() - start < 5
     assert sorted(log) == ["child unwound", "main unwound"]
