@@ -1,12 +1,14 @@
-"""Shared fixtures: every test must leave no fd open behind it."""
+"""Shared fixtures: every test runs under one hang guard and must leave no fd open behind it."""
 
 from __future__ import annotations
 
 import gc
 import os
+import platform
 import sys
 
 import pytest
+from _hang_guard import hang_guard as _guard
 
 try:
     from hypothesis import HealthCheck, settings
@@ -18,6 +20,20 @@ try:
     settings.load_profile("poorio")
 except ImportError:  # pragma: no cover - hypothesis is a test extra
     pass
+
+
+# A hung test ends its worker with every thread's traceback on the real stderr.
+# Generous, so a slow but correct test on a loaded CI machine never trips it;
+# faulthandler has one timer per process, so this is the only guard (a guard
+# inside a test would cancel it).
+HANG_LIMIT = 120.0 if platform.python_implementation() == "PyPy" else 60.0
+
+
+@pytest.fixture(autouse=True)
+def hang_guard(request):
+    """Exit the test process, printing where every thread was, if a test runs past ``HANG_LIMIT``."""
+    with _guard(request.config, HANG_LIMIT):
+        yield
 
 
 def open_fds() -> set:

@@ -1,9 +1,7 @@
-"""Fixtures shared by the event-layer tests: an EventSet per backend that must be left clean, a hang guard, socket pairs."""
+"""Fixtures shared by the event-layer tests: an EventSet per backend that must be left clean, socket pairs."""
 
 from __future__ import annotations
 
-import faulthandler
-import signal
 import socket
 
 import pytest
@@ -12,31 +10,6 @@ from poorio.events import EventSet
 from poorio.platform import backends
 
 BACKENDS = backends()
-HANG_LIMIT = 30.0  # seconds; the slowest test here takes about 3 s on PyPy
-
-
-class Hung(Exception):
-    """A test ran past HANG_LIMIT."""
-
-
-@pytest.fixture(autouse=True)
-def hang_guard():
-    """Fail a hung test within seconds: SIGALRM raises in the main thread; faulthandler is the backstop."""
-
-    def on_alarm(signum, frame):
-        raise Hung(f"test still running after {HANG_LIMIT}s")
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, HANG_LIMIT)
-    faulthandler.dump_traceback_later(HANG_LIMIT * 3, exit=True)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        faulthandler.cancel_dump_traceback_later()
-        signal.signal(signal.SIGALRM, previous)
-
-
 @pytest.fixture(params=BACKENDS)
 def backend(request) -> str:
     return request.param

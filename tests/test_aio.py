@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import faulthandler
 import os
 import signal
 import socket
@@ -24,18 +23,10 @@ from poorio.selector import Selector, selector_classes
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.path.join(ROOT, "demos", "asyncio_on_poorio.py")
 SAFETY = 20.0  # seconds any one asyncio program may take before it is cancelled
-GUARD_SECONDS = 60  # and the process's last resort if the loop itself hangs
 
 pytestmark = pytest.mark.parametrize("backend", backends())
 # asyncio's selector loop on Windows watches sockets only: no pipes, subprocesses or signal handlers.
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="asyncio's selector loop on Windows has no pipes, subprocesses or signals")
-
-
-@pytest.fixture(autouse=True)
-def hang_guard():
-    faulthandler.dump_traceback_later(GUARD_SECONDS, exit=True)
-    yield
-    faulthandler.cancel_dump_traceback_later()
 
 
 def run_on(backend: str, main, *args, **kwargs):

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from fiber_helpers import backend, hang_guard, run  # noqa: F401 (fixtures)
+from fiber_helpers import backend, run  # noqa: F401 (fixtures)
 from poorio.cancel import CancelScope, fail_after, fail_at, move_on_after, move_on_at
 from poorio.errors import Cancelled
 from poorio.group import Group

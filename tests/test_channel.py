@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fiber_helpers import hang_guard, run  # noqa: F401 (fixtures)
+from fiber_helpers import run  # noqa: F401 (fixtures)
 from poorio.channel import Channel, Queue
 from poorio.errors import Cancelled, ChannelClosedError, EndOfChannel
 from poorio.ops import choice, timeout_op

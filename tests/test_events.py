@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from events_support import assert_clean, backend, drain, es, hang_guard, pair  # noqa: F401 (fixtures)
+from events_support import assert_clean, backend, drain, es, pair  # noqa: F401 (fixtures)
 from poorio.errors import AlreadyRegisteredError, ClosedResourceError, NotRegisteredError, PoolFullError
 from poorio.events import (
     KINDS,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from events_support import BACKENDS, assert_clean, backend, drain, hang_guard, pair  # noqa: F401 (fixtures)
+from events_support import BACKENDS, assert_clean, backend, drain, pair  # noqa: F401 (fixtures)
 from poorio.errors import AlreadyRegisteredError
 from poorio.events import EventSet
 from poorio.platform import READABLE, WRITABLE

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from events_support import backend, drain, es, hang_guard  # noqa: F401 (fixtures)
+from events_support import backend, drain, es  # noqa: F401 (fixtures)
 from poorio import _signals
 from poorio.errors import AlreadyRegisteredError
 from poorio.events import REASON_SIGNAL, EventSet

@@ -6,7 +6,7 @@ import math
 import threading
 import time
 
-from events_support import backend, drain, es, hang_guard  # noqa: F401 (fixtures)
+from events_support import backend, drain, es  # noqa: F401 (fixtures)
 
 
 def later(delay: float, func, *args) -> threading.Timer:

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from events_support import backend, drain, es, hang_guard, pair  # noqa: F401 (fixtures)
+from events_support import backend, drain, es, pair  # noqa: F401 (fixtures)
 from poorio.events import REASON_READ, REASON_TIMEOUT
 
 

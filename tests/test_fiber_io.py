@@ -12,7 +12,7 @@ import socket
 
 import pytest
 
-from fiber_helpers import backend, hang_guard, run  # noqa: F401 (fixtures)
+from fiber_helpers import backend, run  # noqa: F401 (fixtures)
 from poorio.errors import BusyResourceError, ClosedResourceError
 from poorio.scheduler import notify_closing, spawn, stats
 from poorio.traps import sleep, wait_readable, wait_writable

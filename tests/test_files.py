@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from fiber_helpers import backend, hang_guard, run  # noqa: F401 (fixtures)
+from fiber_helpers import backend, run  # noqa: F401 (fixtures)
 from poorio.cancel import CancelScope
 from poorio.files import open_file, wrap_file
 from poorio.group import Group

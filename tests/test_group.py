@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fiber_helpers import backend, hang_guard, run  # noqa: F401 (fixtures)
+from fiber_helpers import backend, run  # noqa: F401 (fixtures)
 from poorio.cancel import CancelScope, move_on_after
 from poorio.errors import BaseExceptionGroup, Cancelled, DeadlockError, ExceptionGroup
 from poorio.group import Group

@@ -21,7 +21,7 @@ import threading
 
 import pytest
 
-from fiber_helpers import backend, hang_guard, run  # noqa: F401 (fixtures)
+from fiber_helpers import backend, run  # noqa: F401 (fixtures)
 from poorio import net
 from poorio.cancel import fail_after
 from poorio.errors import ClosedResourceError

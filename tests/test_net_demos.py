@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from fiber_helpers import backend, hang_guard  # noqa: F401 (fixtures)
+from fiber_helpers import backend  # noqa: F401 (fixtures)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT = 60  # seconds: a safety net, the demos take well under one

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from fiber_helpers import backend, hang_guard, run  # noqa: F401 (fixtures)
+from fiber_helpers import backend, run  # noqa: F401 (fixtures)
 from poorio.channel import Channel, Queue
 from poorio.errors import BusyResourceError, Cancelled, ClosedResourceError
 from poorio.ops import (

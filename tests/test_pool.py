@@ -24,18 +24,10 @@ import poorio.platform as platform
 from poorio.errors import AlreadyRegisteredError, ClosedResourceError, NotRegisteredError, PoolFullError
 from poorio.platform import ERROR, HANGUP, READABLE, WRITABLE, PoolStatistics, new_pool
 
-from _hang_guard import hang_guard
 
 CAPACITY = 8
 # Safety nets only: nothing here should come near them unless something hangs.
 PATIENCE = 5.0
-HANG_GUARD = 30.0
-
-
-@pytest.fixture(autouse=True)
-def guard(request):
-    with hang_guard(request.config, HANG_GUARD):
-        yield
 
 
 # -- what the tests talk to ---------------------------------------------------

@@ -30,7 +30,6 @@ from hypothesis import strategies as st  # noqa: E402
 import poorio.platform as platform  # noqa: E402
 from poorio.platform import ERROR, HANGUP, READABLE, WRITABLE, new_pool  # noqa: E402
 
-from _hang_guard import hang_guard  # noqa: E402
 
 SMALL_BUFFER = 16384
 # Errors a step may meet because of an earlier step (peer gone, direction shut).
@@ -199,13 +198,6 @@ def toggle(scenario: Scenario, end: End, amount: int) -> None:
 
 STEPS = (write, read, shutdown, modify, toggle, close)
 step_strategy = st.tuples(st.sampled_from(STEPS), st.integers(0, 7), st.integers(1, len(PAYLOAD)))
-
-
-@pytest.fixture(autouse=True)
-def guard(request):
-    """Every call here is non-blocking: a hang is a bug."""
-    with hang_guard(request.config, 120):
-        yield
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ import types
 
 import pytest
 
-from fiber_helpers import assert_clean, backend, hang_guard, run  # noqa: F401 (fixtures)
+from fiber_helpers import assert_clean, backend, run  # noqa: F401 (fixtures)
 from poorio.cancel import move_on_after
 from poorio.errors import DeadlockError
 from poorio.fiber import Fiber

@@ -15,11 +15,9 @@ test checks:
 
 from __future__ import annotations
 
-import faulthandler
 import itertools
 import logging
 import socket
-import sys
 
 import pytest
 
@@ -27,7 +25,7 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from fiber_helpers import HANG_SECONDS, hang_guard, run  # noqa: E402,F401 (fixture)
+from fiber_helpers import run  # noqa: E402
 from poorio.cancel import CancelScope, move_on_after  # noqa: E402
 from poorio.errors import BaseExceptionGroup, BusyResourceError, Cancelled  # noqa: E402
 from poorio.group import Group  # noqa: E402
@@ -183,8 +181,6 @@ async def _main(world, program):
 )
 @given(program=_program)
 def test_random_programs_end_clean_and_lose_no_error(backend_name, program):
-    # The autouse guard covers the whole test; each example gets its own.
-    faulthandler.dump_traceback_later(HANG_SECONDS, exit=True, file=sys.stderr)
     pairs = [socket.socketpair() for _ in range(PAIRS)]
     for a, b in pairs:
         a.setblocking(False)
@@ -200,6 +196,5 @@ def test_random_programs_end_clean_and_lose_no_error(backend_name, program):
         for a, b in pairs:
             a.close()
             b.close()
-        faulthandler.cancel_dump_traceback_later()
     assert all(f.done() for f in world.fibers)
     assert world.raised <= world.seen, f"lost errors: {sorted(world.raised - world.seen)}"

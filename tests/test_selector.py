@@ -28,7 +28,6 @@ saying so, and the oracle tests below still run.
 from __future__ import annotations
 
 import errno
-import faulthandler
 import gc
 import os
 import selectors
@@ -49,14 +48,6 @@ except ImportError as exc:  # pragma: no cover - depends on the interpreter's pa
     cpython_tests = None
     MISSING_REASON = f"this interpreter ships no test.test_selectors ({exc}); on Debian's PyPy install pypy3-lib-testsuite"
 
-GUARD_SECONDS = 30  # a hung select() kills the run with a traceback instead of hanging CI
-
-
-@pytest.fixture(autouse=True)
-def hang_guard():
-    faulthandler.dump_traceback_later(GUARD_SECONDS, exit=True)
-    yield
-    faulthandler.cancel_dump_traceback_later()
 
 
 SELECTOR_CLASSES = ps.selector_classes()

@@ -12,7 +12,7 @@ import gc
 import os
 import socket
 
-from fiber_helpers import backend, hang_guard, run  # noqa: F401 (fixtures)
+from fiber_helpers import backend, run  # noqa: F401 (fixtures)
 from poorio.cancel import fail_after
 from poorio.net import SocketStream
 from poorio.scheduler import spawn

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from fiber_helpers import hang_guard, run  # noqa: F401 (fixtures)
+from fiber_helpers import run  # noqa: F401 (fixtures)
 from poorio.channel import Channel
 from poorio.errors import Cancelled
 from poorio.ops import choice, timeout_op

@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from fiber_helpers import backend, hang_guard, run  # noqa: F401 (fixtures)
+from fiber_helpers import backend, run  # noqa: F401 (fixtures)
 from poorio import system
 from poorio.cancel import move_on_after
 from poorio.errors import BusyResourceError, ClosedResourceError

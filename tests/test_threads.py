@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from fiber_helpers import backend, hang_guard, run  # noqa: F401 (fixtures)
+from fiber_helpers import backend, run  # noqa: F401 (fixtures)
 from poorio import net
 from poorio.cancel import CancelScope, fail_after, move_on_after
 from poorio.errors import Cancelled

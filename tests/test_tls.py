@@ -16,7 +16,7 @@ import threading
 
 import pytest
 
-from fiber_helpers import backend, hang_guard, run  # noqa: F401 (fixtures)
+from fiber_helpers import backend, run  # noqa: F401 (fixtures)
 from poorio import net, tls
 from poorio.cancel import fail_after, move_on_after
 from poorio.scheduler import spawn
