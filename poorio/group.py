@@ -71,7 +71,7 @@ class Group:
         """A child finished (the scheduler calls this)."""
         self._children.discard(fiber)
         fiber._observed = True
-        error = fiber._error
+        error = fiber._exc  # once done, the exception it ended with
         if error is not None and not isinstance(error, Cancelled):
             self._errors.append(error)
             self.cancel_scope.cancel()

@@ -338,9 +338,9 @@ class Scheduler:
 
     def _finish(self, fiber: Fiber, result, error) -> None:
         fiber._done = True
-        fiber._result = result
-        fiber._error = error
-        fiber._coro = fiber._value = fiber._waiting = None  # let go of its frames and waits
+        fiber._value = result
+        fiber._exc = error
+        fiber._coro = fiber._waiting = None  # let go of its frames and waits
         del self._fibers[fiber]
         if fiber._parent is not None:
             fiber._detach()
