@@ -329,7 +329,7 @@ class FdStream(Stream):
     must do so too.
     """
 
-    __slots__ = ("_fd", "_wait", "_streak", "_keeper", "_rtrap", "_wtrap")
+    __slots__ = ("_fd", "_wait", "_streak", "_keeper", "_rtrap", "_wtrap", "_drained")
 
     def __init__(self, fd: int, *, wait: WaitHook | None = None) -> None:
         os.set_blocking(fd, False)
@@ -340,6 +340,7 @@ class FdStream(Stream):
         self._fd = fd  # -1 once closed
         self._wait = FIBERS if wait is None else wait
         self._streak = 0  # syscalls in a row that did not have to wait
+        self._drained = False  # the last read_some got less than it asked for
         # With fibers, the stream yields its own two traps: built once, and
         # with a keeper, so its fd stays registered between waits (close()
         # tells the scheduler first; __del__ hands the fd over, see _finalize).
@@ -368,6 +369,16 @@ class FdStream(Stream):
             raise ValueError(f"max_bytes must be >= 1, not {max_bytes!r}")
         if self._streak >= _FAIR_EVERY or self._fd < 0:  # rare: a call saved on the hot path
             await self._fair()
+        if self._drained and self._rtrap is not None:
+            # The last read emptied the kernel's buffer, so this one would
+            # most likely fail with EAGAIN (request/response traffic): wait
+            # first, as libuv does after a partial read.  The fd is still
+            # registered, so a wrong guess costs a trip through the loop and
+            # no syscall; a full read (bulk traffic) goes back to trying first.
+            self._streak = 0
+            await _trap(self._rtrap)
+            if self._fd < 0:
+                raise ClosedResourceError(f"{type(self).__name__} was closed")
         while True:
             try:
                 data = self._recv(max_bytes)
@@ -381,6 +392,7 @@ class FdStream(Stream):
                     raise ClosedResourceError(f"{type(self).__name__} was closed")
             else:
                 self._streak += 1
+                self._drained = 0 < len(data) < max_bytes
                 return data
 
     async def read_into(self, buffer) -> int:

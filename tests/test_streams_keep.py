@@ -124,3 +124,26 @@ def test_an_unclosed_stream_over_a_shared_file_does_not_keep_reporting(backend):
 async def _send_later(sock, data):
     await sleep(0.005)
     sock.send(data)
+
+
+def test_after_a_short_read_the_next_read_waits_first_and_still_gets_waiting_data(backend):
+    """A read that drained the socket makes the next one wait before its recv (no EAGAIN round); data already there still comes."""
+
+    async def main():
+        stream, peer = _stream_pair()
+        peer.send(b"0123456789")
+        assert await stream.read_some(4) == b"0123"  # a full read: more may be waiting
+        assert not stream._drained
+        assert await stream.read_some(100) == b"456789"  # short: the buffer is empty now
+        assert stream._drained
+        peer.send(b"ab")  # already there when the next read starts
+        with fail_after(5):
+            assert await stream.read_some(100) == b"ab"
+        spawn(lambda: _send_later(peer, b"cd"))
+        with fail_after(5):
+            assert await stream.read_some(100) == b"cd"
+        peer.close()
+        assert await stream.read_some(100) == b""  # end of stream after a short read
+        stream.close()
+
+    run(main, backend=backend)
