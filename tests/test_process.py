@@ -99,10 +99,12 @@ def test_stderr_to_stdout(backend):
 
 
 def test_signals(backend, mechanism):
+    # The child writes with os.write: a handler using sys.stdout can land while
+    # print('ready') is still inside the buffered writer ("reentrant call").
     code = (
-        "import signal, sys, time\n"
-        "signal.signal(signal.SIGUSR1, lambda *a: (sys.stdout.write('usr1\\n'), sys.stdout.flush()))\n"
-        "print('ready', flush=True)\n"
+        "import os, signal, time\n"
+        "signal.signal(signal.SIGUSR1, lambda *a: os.write(1, b'usr1\\n'))\n"
+        "os.write(1, b'ready\\n')\n"
         "time.sleep(30)\n"
     )
 

@@ -65,6 +65,7 @@ install_wheels() {
 unmount() {
     umount "$FS/work" 2>/dev/null || umount -l "$FS/work" 2>/dev/null
     umount "$FS/proc" 2>/dev/null || umount -l "$FS/proc" 2>/dev/null
+    umount "$FS/dev/pts" 2>/dev/null || umount -l "$FS/dev/pts" 2>/dev/null
     return 0
 }
 
@@ -82,7 +83,10 @@ main() {
         return 1
     fi
     trap unmount EXIT
-    mount -t proc proc "$FS/proc" && mount --bind "$ROOT" "$FS/work" || { echo "FAIL i386: mount failed"; return 1; }
+    mkdir -p "$FS/dev/pts"  # the pty tests need a devpts of their own, reached through /dev/ptmx
+    ln -sf pts/ptmx "$FS/dev/ptmx"
+    mount -t proc proc "$FS/proc" && mount -t devpts -o newinstance,ptmxmode=0666 devpts "$FS/dev/pts" &&
+        mount --bind "$ROOT" "$FS/work" || { echo "FAIL i386: mount failed"; return 1; }
     # The checkout is shared with the host: the chroot only reads it.
     mount -o remount,bind,ro "$FS/work" 2>/dev/null || echo "note: the checkout stays writable in the chroot"
     env -i PATH=/usr/bin:/bin HOME=/tmp LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 \
