@@ -9,6 +9,8 @@ are re-exported here; each layer's own module holds the rest.
 
 from __future__ import annotations
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+
 from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _errors_all
 
@@ -34,21 +36,50 @@ from .ops import (
 from .channel import Channel, Queue
 from .sync import Cond, Event, Lock, Semaphore
 from .streams import Stream, pipe
-from .net import (
-    DatagramSocket,
-    Listener,
-    SocketStream,
-    connect_tcp,
-    connect_unix,
-    listen_tcp,
-    listen_unix,
-    getaddrinfo,
-    open_udp,
-)
-from .threads import run_in_thread
-from .files import open_file
-from .process import DEVNULL, PIPE, STDOUT, Process, open_process, run_process
-from . import system
+
+# Sockets, threads, files and subprocesses load on first use: ``socket``
+# alone (with the ``enum`` and ``selectors`` it imports) costs more than the
+# rest of poorio together, and a fiber program may never open one.  The
+# table below is the whole mechanism -- one line per lazily loaded name.
+_LAZY = {
+    "SocketStream": "net", "Listener": "net", "DatagramSocket": "net", "connect_tcp": "net",
+    "listen_tcp": "net", "connect_unix": "net", "listen_unix": "net", "open_udp": "net",
+    "getaddrinfo": "net",
+    "run_in_thread": "threads",
+    "open_file": "files",
+    "open_process": "process", "run_process": "process", "Process": "process",
+    "PIPE": "process", "STDOUT": "process", "DEVNULL": "process",
+    "system": "system",
+}  # fmt: skip
+
+if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
+    from . import system
+    from .files import open_file
+    from .net import (
+        DatagramSocket, Listener, SocketStream, connect_tcp, connect_unix, getaddrinfo, listen_tcp,
+        listen_unix, open_udp,
+    )  # fmt: skip
+    from .process import DEVNULL, PIPE, STDOUT, Process, open_process, run_process
+    from .threads import run_in_thread
+
+
+def __getattr__(name: str):
+    """Load a name from ``_LAZY`` on first use (PEP 562); anything else is an AttributeError."""
+    try:
+        module_name = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'poorio' has no attribute {name!r}") from None
+    from importlib import import_module
+
+    module = import_module(f".{module_name}", __name__)
+    value = module if name == module_name else getattr(module, name)
+    globals()[name] = value  # later lookups never come back here
+    return value
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __version__ = "0.1.0"
 

@@ -77,3 +77,19 @@ def test_every_module_opens_with_a_docstring():
 
 def test_the_package_is_typed():
     assert os.path.exists(os.path.join(PACKAGE, "py.typed"))
+
+
+def test_import_poorio_leaves_sockets_threads_and_subprocesses_for_later():
+    """``import poorio`` stays cheap: the lazily loaded layers load on first use, and then work."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, poorio\n"
+        "print(sorted(m for m in ('poorio.net', 'poorio.threads', 'poorio.process', 'socket', 'threading', 'subprocess') if m in sys.modules))\n"
+        "from poorio import connect_tcp, run_process\n"
+        "print(connect_tcp.__module__, run_process.__module__, all(hasattr(poorio, n) for n in poorio.__all__))\n"
+    )
+    root = os.path.dirname(PACKAGE)
+    out = subprocess.run([sys.executable, "-S", "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines() == ["[]", "poorio.net poorio.process True"]
