@@ -64,6 +64,7 @@ from ._eventtypes import (
     EventStatistics,
     _seconds,
 )
+from ._eventtypes import __all__ as _eventtypes_all
 from ._fdinterest import FdInterest
 from ._timerheap import TimerHeap
 from .errors import AlreadyRegisteredError, ClosedResourceError, NotRegisteredError
@@ -71,28 +72,7 @@ from .platform import DEFAULT_CAPACITY, ERROR, HANGUP, READABLE, WRITABLE, new_p
 from .platform._libc import fileno as _fileno
 from .platform.wakeup import Waker
 
-__all__ = [
-    "EventSet",
-    "Event",
-    "EventStatistics",
-    "DEFAULT_CAPACITY",
-    "VIRTUAL",
-    "VIRTUAL_PERSISTENT",
-    "TIMER",
-    "TIMER_PERIODIC",
-    "READ",
-    "READ_PERSISTENT",
-    "WRITE",
-    "WRITE_PERSISTENT",
-    "SIGNAL",
-    "SIGNAL_PERSISTENT",
-    "KINDS",
-    "REASON_READ",
-    "REASON_WRITE",
-    "REASON_TRIGGERED",
-    "REASON_TIMEOUT",
-    "REASON_SIGNAL",
-]
+__all__ = ["EventSet", "DEFAULT_CAPACITY", *_eventtypes_all]
 
 # An error or hang-up wakes both directions: the owner retries its syscall
 # and meets the real error (or end of file) there.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import os
 import platform
+import socket
 import sys
 
 import pytest
@@ -65,3 +66,14 @@ def no_fd_leaks(request):
         pytest.fail(
             "test leaked fds: " + ", ".join(_describe(fd) for fd in sorted(leaked)), pytrace=False
         )
+
+
+@pytest.fixture
+def pair():
+    """A connected pair of non-blocking sockets, closed after the test."""
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    b.setblocking(False)
+    yield a, b
+    a.close()
+    b.close()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import os
-import socket
 
 import pytest
 
@@ -22,16 +21,6 @@ pytestmark = pytest.mark.skipif(not kqueue.available(), reason="kqueue runs on m
 def pool():
     with kqueue.SocketIoPool(8) as pool:
         yield pool
-
-
-@pytest.fixture
-def pair():
-    a, b = socket.socketpair()
-    a.setblocking(False)
-    b.setblocking(False)
-    yield a, b
-    a.close()
-    b.close()
 
 
 def test_the_queue_is_close_on_exec(pool):

@@ -8,7 +8,6 @@ with no event, fd, timer or fiber (``fiber_helpers.run``).
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -36,16 +35,6 @@ from poorio.sync import Cond, Lock
 from poorio.traps import checkpoint, sleep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-@pytest.fixture
-def pair():
-    a, b = socket.socketpair()
-    a.setblocking(False)
-    b.setblocking(False)
-    yield a, b
-    a.close()
-    b.close()
 
 
 def _events() -> int:

@@ -8,7 +8,6 @@ binding and poorio's Windows paths, not Windows' kernel quirks).
 from __future__ import annotations
 
 import _thread
-import socket
 import threading
 import time
 
@@ -25,16 +24,6 @@ WSAENOTSOCK = 10038
 def pool():
     with wsapoll.SocketIoPool(8) as pool:
         yield pool
-
-
-@pytest.fixture
-def pair():
-    a, b = socket.socketpair()
-    a.setblocking(False)
-    b.setblocking(False)
-    yield a, b
-    a.close()
-    b.close()
 
 
 def test_readable_and_writable(pool, pair):
