@@ -227,3 +227,10 @@ def test_the_c_compiler_agrees(tmp_path):
     assert nfds == ctypes.sizeof(poll._nfds_t)
     assert cloexec == epoll.EPOLL_CLOEXEC
 
+
+
+def test_epoll_flags_are_the_portable_flags_bit_for_bit():
+    """epoll.py translates a ready record with one AND; that needs these equal (<sys/epoll.h>)."""
+    from poorio.platform import ERROR, HANGUP, READABLE, WRITABLE
+
+    assert (epoll.EPOLLIN, epoll.EPOLLOUT, epoll.EPOLLERR, epoll.EPOLLHUP) == (READABLE, WRITABLE, ERROR, HANGUP)
