@@ -375,21 +375,12 @@ class FdStream(Stream):
             # first, as libuv does after a partial read.  The fd is still
             # registered, so a wrong guess costs a trip through the loop and
             # no syscall; a full read (bulk traffic) goes back to trying first.
-            self._streak = 0
-            await _trap(self._rtrap)
-            if self._fd < 0:
-                raise ClosedResourceError(f"{type(self).__name__} was closed")
+            await self._park_reader()
         while True:
             try:
                 data = self._recv(max_bytes)
             except BlockingIOError:
-                self._streak = 0
-                if self._rtrap is not None:
-                    await _trap(self._rtrap)
-                else:
-                    await self._wait.readable(self._fd)
-                if self._fd < 0:  # closed by another fiber after ours was woken
-                    raise ClosedResourceError(f"{type(self).__name__} was closed")
+                await self._park_reader()
             else:
                 self._streak += 1
                 self._drained = 0 < len(data) < max_bytes
@@ -416,13 +407,7 @@ class FdStream(Stream):
             try:
                 n = self._recv_into(view)
             except BlockingIOError:
-                self._streak = 0
-                if self._rtrap is not None:
-                    await _trap(self._rtrap)
-                else:
-                    await self._wait.readable(self._fd)
-                if self._fd < 0:  # closed by another fiber after ours was woken
-                    raise ClosedResourceError(f"{type(self).__name__} was closed")
+                await self._park_reader()
             else:
                 self._streak += 1
                 return n
@@ -443,16 +428,30 @@ class FdStream(Stream):
             try:
                 n = self._send(data)
             except BlockingIOError:
-                self._streak = 0
-                if self._wtrap is not None:
-                    await _trap(self._wtrap)
-                else:
-                    await self._wait.writable(self._fd)
-                if self._fd < 0:  # closed by another fiber after ours was woken
-                    raise ClosedResourceError(f"{type(self).__name__} was closed")
+                await self._park_writer()
             else:
                 self._streak += 1
                 return n
+
+    async def _park_reader(self) -> None:
+        """Wait until the fd is readable (the kernel said EAGAIN, or will); then it must still be open."""
+        self._streak = 0
+        if self._rtrap is not None:
+            await _trap(self._rtrap)
+        else:
+            await self._wait.readable(self._fd)
+        if self._fd < 0:  # closed by another fiber after ours was woken
+            raise ClosedResourceError(f"{type(self).__name__} was closed")
+
+    async def _park_writer(self) -> None:
+        """Wait until the fd is writable; then it must still be open."""
+        self._streak = 0
+        if self._wtrap is not None:
+            await _trap(self._wtrap)
+        else:
+            await self._wait.writable(self._fd)
+        if self._fd < 0:  # closed by another fiber after ours was woken
+            raise ClosedResourceError(f"{type(self).__name__} was closed")
 
     async def _fair(self) -> None:
         # Syscalls that never wait never yield: after a run of them, yield once
