@@ -54,6 +54,13 @@ SELECTOR_CLASSES = ps.selector_classes()
 BY_NAME = {cls.BACKEND: cls for cls in SELECTOR_CLASSES}
 
 
+@pytest.fixture(autouse=True)
+def _in_a_scratch_directory(tmp_path, monkeypatch):
+    """Run in a fresh directory: the stdlib's ``make_bad_fd`` creates a file in
+    the current one, which is read-only where the checkout is mounted so."""
+    monkeypatch.chdir(tmp_path)
+
+
 def _unusable(backend: str) -> str:
     return f"backend {backend!r} is not usable here (usable: {', '.join(backends())})"
 
