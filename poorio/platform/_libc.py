@@ -22,11 +22,21 @@ def _multiarch() -> str:
     We ask the interpreter, not the kernel: ``platform.machine()`` says
     ``x86_64`` for a 32-bit Python on a 64-bit kernel, and ``armv7l`` for both
     ARM ABIs.  CPython records its triplet in ``sys.implementation``; PyPy and
-    some builds record it only in sysconfig.
+    some builds record it only in sysconfig; Windows builds record none.
     """
     arch = getattr(sys.implementation, "_multiarch", None)
     if arch:
         return str(arch)
+    if sys.platform == "win32":
+        # No triplet is recorded; the compiler string names the build's target,
+        # as sysconfig.get_platform() reads it -- but importing sysconfig pulls
+        # in threading, and platform.machine() asks WMI on 3.12+ (slow, and it
+        # crashes Wine 8) for the host's machine, not the interpreter's.
+        compiler = sys.version.lower()
+        for tag, name in (("(amd64)", "win-amd64"), ("(arm64)", "win-arm64"), ("(arm)", "win-arm32")):
+            if tag in compiler:
+                return name
+        return "win32"
     import sysconfig  # slow to import; only reached where the fast path is missing
 
     arch = sysconfig.get_config_var("MULTIARCH")
