@@ -6,10 +6,12 @@ import errno
 import math
 import os
 import socket
+import sys
 import time
 
 import pytest
 
+from backend_support import closed_fd_errno, skip_unless_pipes
 from events_support import assert_clean, backend, drain, es, pair  # noqa: F401 (fixtures)
 from poorio.errors import AlreadyRegisteredError, ClosedResourceError, NotRegisteredError, PoolFullError
 from poorio.events import (
@@ -140,7 +142,8 @@ def test_read_and_write_on_one_fd_share_one_registration(es, pair):
     assert es.statistics().fds == 0
 
 
-def test_raw_pipe_fds(es):
+def test_raw_pipe_fds(es, backend):
+    skip_unless_pipes(backend)
     r, w = os.pipe()
     try:
         rid, wid = es.add("r", r), es.add("w", w)
@@ -182,7 +185,7 @@ def test_same_fd_same_direction_twice_is_an_error(es, pair):
     es.delete(wid)
 
 
-def test_bad_fds_are_refused_and_leave_nothing_behind(es):
+def test_bad_fds_are_refused_and_leave_nothing_behind(es, backend):
     with pytest.raises(ValueError, match="-1"):
         es.add("r", -1)
     with pytest.raises(ValueError, match="'nope'"):
@@ -192,7 +195,7 @@ def test_bad_fds_are_refused_and_leave_nothing_behind(es):
     os.close(w)
     with pytest.raises(OSError) as info:
         es.add("r", r)
-    assert info.value.errno == errno.EBADF  # the kernel's error, unmodified
+    assert info.value.errno == closed_fd_errno(backend)  # the kernel's error, unmodified
     assert len(es) == 0
 
 
@@ -470,6 +473,8 @@ def test_closed_set_refuses_work(backend):
 def test_context_manager_and_close_on_exec(backend, pair):
     with EventSet(backend=backend) as es:
         es.add("R", pair[0])
-        assert not os.get_inheritable(es._waker.fileno())
-        assert not os.get_inheritable(es._waker._wfd)
+        # On Windows the waker is a socket pair, and a SOCKET is a handle, not an fd.
+        inheritable = os.get_handle_inheritable if sys.platform == "win32" else os.get_inheritable
+        assert not inheritable(es._waker.fileno())
+        assert not inheritable(es._waker._wfd)
     assert es.closed and len(es) == 0

@@ -1,7 +1,13 @@
-"""Signals as events: sent to this very process with os.kill, original handlers put back afterwards."""
+"""Signals as events: sent to this very process with os.kill, original handlers put back afterwards.
+
+Windows has no SIGUSR1 and no os.kill to itself; there, Ctrl-C as Windows
+delivers it (a flag for the main thread, which interrupt_main imitates) is
+the one signal that runs.
+"""
 
 from __future__ import annotations
 
+import _thread
 import os
 import signal
 import threading
@@ -14,7 +20,7 @@ from poorio import _signals
 from poorio.errors import AlreadyRegisteredError
 from poorio.events import REASON_SIGNAL, EventSet
 
-pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="needs POSIX signals")
+posix_signals = pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="needs POSIX signals")
 
 
 @pytest.fixture
@@ -36,6 +42,7 @@ def kill_self(signum: int) -> None:
     os.kill(os.getpid(), signum)
 
 
+@posix_signals
 def test_one_shot_signal_event_then_the_original_handler_is_back(es, recorder):
     handler, calls = recorder
     sid = es.add("s", signal.SIGUSR1, "ctx")
@@ -49,6 +56,7 @@ def test_one_shot_signal_event_then_the_original_handler_is_back(es, recorder):
     assert calls == [signal.SIGUSR1]
 
 
+@posix_signals
 def test_persistent_signal_event_coalesces_between_collections(es):
     sid = es.add("S", signal.SIGUSR2)
     kill_self(signal.SIGUSR2)
@@ -61,6 +69,7 @@ def test_persistent_signal_event_coalesces_between_collections(es):
     assert signal.getsignal(signal.SIGUSR2) == signal.SIG_DFL
 
 
+@posix_signals
 def test_a_signal_wakes_a_blocked_loop(es):
     sid = es.add("s", signal.SIGUSR1)
     sender = threading.Timer(0.05, kill_self, (signal.SIGUSR1,))
@@ -71,6 +80,7 @@ def test_a_signal_wakes_a_blocked_loop(es):
         sender.join()
 
 
+@posix_signals
 def test_close_restores_every_handler(backend, recorder):
     handler, calls = recorder
     with EventSet(backend=backend) as es:
@@ -81,6 +91,7 @@ def test_close_restores_every_handler(backend, recorder):
     assert signal.getsignal(signal.SIGUSR2) == signal.SIG_DFL
 
 
+@posix_signals
 def test_two_sets_share_a_signal(backend, recorder):
     handler, calls = recorder
     with EventSet(backend=backend) as one, EventSet(backend=backend) as two:
@@ -95,6 +106,7 @@ def test_two_sets_share_a_signal(backend, recorder):
     assert calls == []
 
 
+@posix_signals
 def test_signal_errors_name_the_value(es):
     with pytest.raises(ValueError, match="SIGKILL"):
         es.add("s", signal.SIGKILL)
@@ -109,6 +121,7 @@ def test_signal_errors_name_the_value(es):
     assert len(es) == 0
 
 
+@posix_signals
 def test_signal_events_need_the_main_thread(es):
     errors = []
 
@@ -125,6 +138,7 @@ def test_signal_events_need_the_main_thread(es):
     assert len(es) == 0 and not _signals.installed(signal.SIGUSR1)
 
 
+@posix_signals
 def test_closed_in_another_thread_the_original_gets_the_next_signal(backend, recorder):
     handler, calls = recorder
     es = EventSet(backend=backend)
@@ -141,6 +155,7 @@ def test_closed_in_another_thread_the_original_gets_the_next_signal(backend, rec
     assert signal.getsignal(signal.SIGUSR1) is handler
 
 
+@posix_signals
 @pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="needs pthread_sigmask")
 def test_a_signal_caught_in_another_thread_still_ends_the_main_threads_wait(es):
     """The wait cannot be interrupted (the main thread blocks the signal): only the C-level wake-up ends it.
@@ -160,4 +175,18 @@ def test_a_signal_caught_in_another_thread_still_ends_the_main_threads_wait(es):
         assert time.monotonic() - start < 15  # woken by the signal, not by the end of the wait
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGUSR1])
+        sender.join()
+
+
+def test_ctrl_c_wakes_a_blocked_loop(es):
+    sid = es.add("s", signal.SIGINT)
+    # Not a real signal: nothing interrupts the wait, so only the wake-up fd
+    # (POSIX) or WSAPoll's 100 ms slices (Windows) let the handler run.
+    sender = threading.Timer(0.05, _thread.interrupt_main)
+    sender.start()
+    start = time.monotonic()
+    try:
+        assert drain(es, 30.0) == [(sid, "signal", 0)]
+        assert time.monotonic() - start < 15  # woken by the signal, not by the end of the wait
+    finally:
         sender.join()

@@ -33,6 +33,7 @@ import os
 import selectors
 import socket
 import struct
+import sys
 import unittest
 import unittest.mock
 
@@ -170,6 +171,8 @@ def _scenarios():
     b.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     b.close()
     yield "peer reset (error)", [a], [a]
+    if sys.platform == "win32":  # Windows' select() and WSAPoll take only sockets
+        return
     r, w = os.pipe()
     os.close(w)
     yield "pipe, writer closed", [r], [r]
@@ -377,6 +380,10 @@ if given is not None:
         name, *args = op
         try:
             if name == "select":
+                if not isinstance(selector, ps.Selector) and not selector.get_map():
+                    # The stdlib's select() refuses three empty sets on Windows
+                    # (documented); an empty oracle has nothing ready anywhere.
+                    return []
                 return sorted((key.fd, key.events, key.data, events) for key, events in selector.select(0))
             mine = ends[args[0]]
             if name == "register":

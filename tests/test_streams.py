@@ -13,12 +13,16 @@ import threading
 
 import pytest
 
+from backend_support import takes_pipes
 from fiber_helpers import backend, run  # noqa: F401 (fixtures)
 from poorio.cancel import fail_after, move_on_after
 from poorio.errors import BusyResourceError, ClosedResourceError, IncompleteReadError, LimitOverrunError
 from poorio.scheduler import spawn, stats
 from poorio.streams import BLOCKING, BrokenResourceError, FdStream, blocking, pipe
+from poorio.platform import default_backend
 from poorio.traps import sleep
+
+pytestmark = pytest.mark.skipif(not takes_pipes(default_backend()), reason="these streams are pipes, which WSAPoll cannot poll")
 
 MB = 1024 * 1024
 
