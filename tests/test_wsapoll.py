@@ -8,15 +8,18 @@ binding and poorio's Windows paths, not Windows' kernel quirks).
 from __future__ import annotations
 
 import _thread
+import socket
 import threading
 import time
 
 import pytest
 
+from backend_support import ON_WINE
 from poorio.platform import READABLE, WRITABLE, wsapoll
 
 pytestmark = pytest.mark.skipif(not wsapoll.available(), reason="WSAPoll is Windows' (and Wine's)")
 
+WSAEINVAL = 10022
 WSAENOTSOCK = 10038
 
 
@@ -40,6 +43,41 @@ def test_a_non_socket_is_refused_with_winerror(pool):
         pool.add(0x7FFF0, READABLE)  # no such socket handle
     assert caught.value.winerror == WSAENOTSOCK
     assert len(pool) == 0
+
+
+def test_a_closed_socket_is_refused_with_winerror(pool):
+    # Winsock's answer where POSIX backends say EBADF.
+    sock = socket.socket()
+    handle = sock.fileno()
+    sock.close()
+    with pytest.raises(OSError) as caught:
+        pool.add(handle, READABLE)
+    assert caught.value.winerror == WSAENOTSOCK
+    assert handle not in pool
+
+
+def test_only_rdnorm_and_wrnorm_reach_wsapoll(pool, pair):
+    # Anything else in events -- POLLPRI above all -- fails the whole call on Windows.
+    a, _ = pair
+    pool.add(a, READABLE | WRITABLE)
+    record = pool._array[0]
+    assert (record.fd, record.events) == (a.fileno(), wsapoll.POLLRDNORM | wsapoll.POLLWRNORM)
+    pool.modify(a, READABLE)
+    assert record.events == wsapoll.POLLRDNORM
+    pool.remove(a)
+
+
+def test_a_pool_of_sockets_closed_behind_its_back_fails_with_winerror(pool):
+    # The error comes from WSAPoll itself, through use_last_error.  Windows
+    # documents WSAEINVAL when no entry is a valid socket; Wine says WSAENOTSOCK.
+    sock = socket.socket()
+    handle = sock.fileno()
+    pool.add(sock, READABLE)
+    sock.close()
+    with pytest.raises(OSError) as caught:
+        pool.cycle(0)
+    assert caught.value.winerror == (WSAENOTSOCK if ON_WINE else WSAEINVAL)
+    pool.remove(handle)
 
 
 def test_an_empty_pool_sleeps_for_the_timeout(pool):
