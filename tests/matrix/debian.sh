@@ -86,8 +86,10 @@ enable_emulation() {
     if [ ! -x "/usr/bin/qemu-$q-static" ] || ! command -v update-binfmts >/dev/null; then
         apt_install qemu-user-static binfmt-support || return 1
     fi
-    [ -e /proc/sys/fs/binfmt_misc/register ] ||
-        mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || return 1
+    if [ ! -e /proc/sys/fs/binfmt_misc/register ] &&
+        ! mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc; then
+        return 2  # this kernel (or container) gives us no binfmt_misc
+    fi
     [ -e "/proc/sys/fs/binfmt_misc/qemu-$q" ] || update-binfmts --enable "qemu-$q" || return 1
     grep -qx enabled "/proc/sys/fs/binfmt_misc/qemu-$q"
 }
@@ -145,7 +147,13 @@ main() {
         how=native workers=(-n 2)
     else
         how="qemu-$(qemu_arch)" workers=(-p no:xdist)
-        if ! enable_emulation >>"$LOG" 2>&1; then
+        enable_emulation >>"$LOG" 2>&1
+        status=$?
+        if [ $status -eq 2 ]; then
+            echo "SKIP $ARCH: this kernel offers no binfmt_misc to register qemu-$(qemu_arch)-static with"
+            echo "!!!! $ARCH was NOT tested on this machine !!!!"
+            return 0
+        elif [ $status -ne 0 ]; then
             echo "FAIL $ARCH: could not register qemu-$(qemu_arch)-static with binfmt_misc -- the end of $LOG:"
             tail -n 20 "$LOG"
             return 1
@@ -164,7 +172,7 @@ main() {
     # The checkout is shared with the host: the chroot only reads it.
     mount -o remount,bind,ro "$FS/work" 2>/dev/null || echo "note: the checkout stays writable in the chroot"
     env -i PATH=/usr/bin:/bin HOME=/tmp LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 \
-        PYTHONPATH="/work:$WHEELS" POORIO_BACKEND="${POORIO_BACKEND:-}" POORIO_EMULATED="${how#native}" \
+        PYTHONPATH="/work:$WHEELS" POORIO_BACKEND="${POORIO_BACKEND:-}" \
         "$(command -v chroot)" "$FS" "/usr/bin/python$PY" -c '
 import os, platform, struct, sys
 os.chdir("/work")
