@@ -24,7 +24,7 @@
 # Cached under $POORIO_MATRIX_DIR/wine (default /tmp/poorio-matrix/wine): the
 # interpreter, the pure-Python test wheels and the Wine prefix (~700 MB, made
 # once in ~10 s).  Cold, about a minute before the tests; then the tests only.
-# Tests run serially (no xdist under Wine); the ones that cannot apply on
+# Tests run serially, in one Wine process; the ones that cannot apply on
 # Windows (pipes in a pool, POSIX signals, fork) skip themselves, and the
 # files below leave out the layers poorio has no Windows code for yet.
 #
@@ -167,7 +167,7 @@ main() {
         timeout 900 "$WINE" "$PYDIR/python.exe" -c 'import platform, struct, sys, pytest
 bits = 8 * struct.calcsize("P")
 print(f"python: CPython {platform.python_version()}, {bits}-bit {sys.platform}")
-sys.exit(pytest.main(sys.argv[1:]))' -q -p no:cacheprovider -rs "${TESTS[@]}" </dev/null 2>&1 | tr -d '\r' >>"$log")
+sys.exit(pytest.main(sys.argv[1:]))' -q -p no:cacheprovider -rfEs "${TESTS[@]}" </dev/null 2>&1 | tr -d '\r' >>"$log")
     status=$?  # pytest's, through pipefail
     # Whatever a hung test left behind in this prefix goes with its server.
     "$WINESERVER" -k 2>/dev/null
