@@ -42,6 +42,8 @@ import os
 import signal
 import threading
 
+from .platform.facts import SIGNAL_WAKEUP_BY_DUP
+
 __all__ = ["listen", "unlisten", "check_signal", "installed"]
 
 _listeners: dict = {}  # signal number -> the event sets listening (a list; order of arrival)
@@ -172,7 +174,7 @@ def _handler(signum: int, frame) -> None:
 def _point_wakeup_at(event_set) -> None:
     """Make the process's wake-up fd write into ``event_set``'s waker (main thread; POSIX only)."""
     global _wakeup
-    if os.name != "posix" or (_wakeup is not None and _wakeup[0] is event_set):
+    if not SIGNAL_WAKEUP_BY_DUP or (_wakeup is not None and _wakeup[0] is event_set):
         return
     waker = event_set._waker
     write = os.dup(waker._wfd)  # non-blocking and close-on-exec, like the original

@@ -23,9 +23,9 @@ from __future__ import annotations
 import errno
 import os
 import socket
-import sys
 
 from .errors import ClosedResourceError
+from .platform.facts import REUSE_ADDRESS_IS_SAFE, SO_NOSIGPIPE
 from .streams import FIBERS, FdStream, WaitHook
 
 __all__ = [
@@ -43,7 +43,6 @@ __all__ = [
 # MSG_NOSIGNAL: a send to a dead peer fails with EPIPE instead of killing the
 # process with SIGPIPE.  macOS has no such flag but a per-socket option.
 _SEND_FLAGS = getattr(socket, "MSG_NOSIGNAL", 0)
-_SO_NOSIGPIPE = getattr(socket, "SO_NOSIGPIPE", 0x1022 if sys.platform == "darwin" else None)
 # A non-blocking TCP connect "in progress" (Windows says WSAEWOULDBLOCK).  A
 # Unix-socket connect answers EAGAIN instead when the listener's backlog is
 # full: nothing started, so it is retried after a pause.
@@ -106,8 +105,8 @@ def _option(name: str) -> tuple:
 def _prepare(sock: socket.socket) -> socket.socket:
     """Make ``sock`` non-blocking and SIGPIPE-free (it is close-on-exec from birth)."""
     sock.setblocking(False)
-    if _SO_NOSIGPIPE is not None and not _SEND_FLAGS:
-        sock.setsockopt(socket.SOL_SOCKET, _SO_NOSIGPIPE, 1)
+    if SO_NOSIGPIPE is not None and not _SEND_FLAGS:
+        sock.setsockopt(socket.SOL_SOCKET, SO_NOSIGPIPE, 1)
     return sock
 
 
@@ -444,7 +443,7 @@ async def listen_tcp(host, port: int, *, backlog: int = _DEFAULT_BACKLOG, reuse_
     family, kind, proto, _, address = infos[0]
     sock = socket.socket(family, kind, proto)
     try:
-        if reuse_address and sys.platform != "win32":
+        if reuse_address and REUSE_ADDRESS_IS_SAFE:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
         sock.listen(backlog)

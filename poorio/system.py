@@ -49,10 +49,10 @@ from __future__ import annotations
 
 import os
 import stat
-import sys
 
 from .errors import BusyResourceError, ClosedResourceError
 from .platform import READABLE, WRITABLE, new_pool
+from .platform.facts import POLLS_PIPES
 from .scheduler import notify_closing
 from .streams import DEFAULT_READ_SIZE, Stream, byte_view
 from .threads import run_in_thread
@@ -84,7 +84,7 @@ class StdStream(Stream):
         mode = os.fstat(fd).st_mode  # also checks that the fd is open
         if how is None:
             pollable = stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
-            how = POLL if pollable and sys.platform != "win32" else THREAD
+            how = POLL if pollable and POLLS_PIPES else THREAD
         elif how not in (POLL, THREAD):
             raise ValueError(f"how must be POLL or THREAD, not {how!r}")
         self._fd = fd  # -1 once detached

@@ -93,3 +93,45 @@ def test_import_poorio_leaves_sockets_threads_and_subprocesses_for_later():
     root = os.path.dirname(PACKAGE)
     out = subprocess.run([sys.executable, "-S", "-c", code], cwd=root, capture_output=True, text=True, check=True)
     assert out.stdout.splitlines() == ["[]", "poorio.net poorio.process True"]
+
+
+# Spellings of "which OS is this?".  Above the platform layer a difference in
+# behaviour asks poorio.platform.facts instead, by what it means.
+OS_QUESTIONS = {("sys", "platform"), ("os", "name"), ("platform", "system")}
+
+
+def os_questions(path: str) -> list:
+    """The lines of ``path`` that compare or call one of ``OS_QUESTIONS``."""
+    found = set()
+    for node in ast.walk(parse(path)):
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            operands = [node.func, node.func.value]  # platform.system(), sys.platform.startswith(...)
+        else:
+            continue
+        for part in operands:
+            if isinstance(part, ast.Attribute) and isinstance(part.value, ast.Name):
+                if (part.value.id, part.attr) in OS_QUESTIONS:
+                    found.add(node.lineno)
+    return sorted(found)
+
+
+@pytest.mark.parametrize(
+    "relpath,path", [m for m in modules() if not m[0].startswith("platform")], ids=lambda v: v if v.endswith(".py") else ""
+)
+def test_nothing_above_the_platform_layer_asks_which_os_it_is(relpath, path):
+    assert os_questions(path) == [], f"{relpath} branches on the OS; ask poorio.platform.facts instead"
+
+
+def test_the_os_question_finder_finds_them(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        "import os, sys, platform\n"
+        "a = sys.platform == 'win32'\n"
+        "b = 'posix' != os.name\n"
+        "c = sys.platform.startswith('linux')\n"
+        "d = platform.system()\n"
+        "e = sys.platform\n"  # naming it (say, in a message) is not branching on it
+    )
+    assert os_questions(str(sample)) == [2, 3, 4, 5]

@@ -95,3 +95,23 @@ def test_poorio_backend_names_the_choices_when_wrong():
     assert child.returncode != 0
     assert "BackendUnavailableError" in child.stderr
     assert all(name in child.stderr for name in platform.known_backends())
+
+
+def test_polls_pipes_says_whether_a_pool_can_wait_on_a_pipe():
+    from poorio.platform import READABLE, facts
+
+    r, w = os.pipe()
+    try:
+        os.write(w, b"x")
+        with new_pool(CAPACITY) as pool:
+            try:
+                pool.add(r, READABLE)
+                seen = pool.cycle(0)
+            except OSError:  # WSAPoll: not a socket
+                seen = None
+            if r in pool:
+                pool.remove(r)
+    finally:
+        os.close(r)
+        os.close(w)
+    assert (seen == [(r, READABLE)]) is facts.POLLS_PIPES

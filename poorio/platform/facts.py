@@ -1,0 +1,36 @@
+"""What the layers above need to know about this OS, named by what it means.
+
+Nothing above ``poorio/platform/`` asks which OS it runs on (a test checks
+the source for it); where behaviour must differ, it asks one of these
+instead, so the reason travels with the difference.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+
+__all__ = ["POLLS_PIPES", "SIGNAL_WAKEUP_BY_DUP", "REUSE_ADDRESS_IS_SAFE", "SO_NOSIGPIPE"]
+
+_WINDOWS = sys.platform == "win32"
+
+#: The pools wait on any fd -- pipes, FIFOs, ttys -- not just sockets.  False
+#: under WSAPoll, which takes sockets only: inherited stdio is then served by
+#: a worker thread.
+POLLS_PIPES: bool = not _WINDOWS
+
+#: ``signal.set_wakeup_fd`` can be handed a duplicate of a ``Waker``'s write
+#: end.  False on Windows, where the waker is a socket pair that ``os.dup``
+#: cannot copy; a Ctrl-C still ends a wait there, because WSAPoll waits in
+#: short slices.
+SIGNAL_WAKEUP_BY_DUP: bool = not _WINDOWS
+
+#: ``SO_REUSEADDR`` only lets a listener rebind a port in TIME_WAIT.  On
+#: Windows it lets another socket steal a port in active use, so poorio does
+#: not set it there.
+REUSE_ADDRESS_IS_SAFE: bool = not _WINDOWS
+
+#: The socket option that turns SIGPIPE into EPIPE per socket, where the
+#: ``MSG_NOSIGNAL`` send flag is missing (macOS); ``None`` where there is none.
+#: Python's ``socket`` module does not export it on every version that has it.
+SO_NOSIGPIPE: int | None = getattr(socket, "SO_NOSIGPIPE", 0x1022 if sys.platform == "darwin" else None)
