@@ -25,7 +25,7 @@ import os
 import socket
 
 from .errors import ClosedResourceError
-from .platform.facts import REUSE_ADDRESS_IS_SAFE, SO_NOSIGPIPE
+from .platform.facts import CONNECT_CHECK_INTERVAL, REUSE_ADDRESS_IS_SAFE, SO_NOSIGPIPE
 from .streams import FIBERS, FdStream, WaitHook
 
 __all__ = [
@@ -377,8 +377,7 @@ async def _connect(stream: SocketStream, address, wait: WaitHook, unix: bool = F
     while True:
         err = sock.connect_ex(address)
         if err in _IN_PROGRESS:
-            await wait.writable(stream._fd)
-            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            err = await _connect_finished(sock, stream._fd, wait)
         elif unix and err == errno.EAGAIN:
             await wait.sleep(delay)
             delay = min(delay * 2, _BACKOFF_MAX)
@@ -386,6 +385,25 @@ async def _connect(stream: SocketStream, address, wait: WaitHook, unix: bool = F
         if err:
             raise OSError(err, os.strerror(err))  # OSError picks the subclass: ConnectionRefusedError...
         return
+
+
+async def _connect_finished(sock: socket.socket, fd: int, wait: WaitHook) -> int:
+    """Wait until a non-blocking connect has ended; its errno, 0 for success.
+
+    Writability says it ended everywhere but on Windows before 10 version
+    2004, where a *failed* connect never shows in WSAPoll: there the wait is
+    sliced, and ``SO_ERROR`` read after each slice.  Reading ``SO_ERROR``
+    clears it, so the error found is returned, not read again.
+    """
+    interval = CONNECT_CHECK_INTERVAL
+    if interval is None:
+        await wait.writable(fd)
+    else:
+        while not await wait.writable_within(fd, interval):
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                return err
+    return sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
 
 
 async def connect_tcp(host, port: int, *, nodelay: bool = True, wait: WaitHook | None = None) -> SocketStream:

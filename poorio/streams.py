@@ -24,6 +24,7 @@ import time
 
 from .errors import BrokenResourceError, ClosedResourceError, IncompleteReadError, LimitOverrunError
 from .platform import READABLE, WRITABLE, new_pool
+from .cancel import move_on_after
 from .scheduler import notify_closing
 from .traps import FdKeeper, YieldForIo, _trap, checkpoint, sleep, wait_readable, wait_writable
 
@@ -45,12 +46,14 @@ _FAIR_EVERY = 32  # immediate successes in a row before a stream yields to other
 
 
 class WaitHook:
-    """How a stream waits for its fd: the four awaitables/calls a stream needs.
+    """How a stream waits for its fd: the awaitables/calls a stream needs.
 
-    ``readable(fd)``/``writable(fd)`` wait for readiness; ``checkpoint()`` is
-    a cancellation and fairness point; ``sleep(seconds)`` backs off;
-    ``closing(fd)`` is told before the fd is closed.  Subclass it to run
-    streams on another kind of loop.
+    ``readable(fd)``/``writable(fd)`` wait for readiness;
+    ``writable_within(fd, seconds)`` waits at most that long and says
+    whether the fd became writable; ``checkpoint()`` is a cancellation and
+    fairness point; ``sleep(seconds)`` backs off; ``closing(fd)`` is told
+    before the fd is closed.  Subclass it to run streams on another kind of
+    loop.
     """
 
     __slots__ = ()
@@ -62,6 +65,9 @@ class WaitHook:
         raise NotImplementedError
 
     async def writable(self, fd: int) -> None:
+        raise NotImplementedError
+
+    async def writable_within(self, fd: int, seconds: float) -> bool:
         raise NotImplementedError
 
     async def checkpoint(self) -> None:
@@ -81,6 +87,11 @@ class _FiberWait(WaitHook):
     writable = staticmethod(wait_writable)
     checkpoint = staticmethod(checkpoint)
     sleep = staticmethod(sleep)
+
+    async def writable_within(self, fd: int, seconds: float) -> bool:
+        with move_on_after(seconds) as scope:
+            await wait_writable(fd)
+        return not scope.cancelled_caught
 
     def closing(self, fd: int) -> None:
         try:
@@ -103,6 +114,9 @@ class _BlockingWait(WaitHook):
     async def writable(self, fd: int) -> None:
         _block(fd, WRITABLE)
 
+    async def writable_within(self, fd: int, seconds: float) -> bool:
+        return _block(fd, WRITABLE, seconds)
+
     async def checkpoint(self) -> None:
         pass
 
@@ -116,10 +130,11 @@ class _BlockingWait(WaitHook):
         return "poorio.streams.BLOCKING"
 
 
-def _block(fd: int, events: int) -> None:
+def _block(fd: int, events: int, seconds: float | None = None) -> bool:
     with new_pool(1) as pool:
         pool.add(fd, events)
-        pool.cycle(None)  # errors and hang-ups end the wait too: the retried syscall reports them
+        # Errors and hang-ups end the wait too: the retried syscall reports them.
+        return bool(pool.cycle(seconds))
 
 
 FIBERS = _FiberWait()

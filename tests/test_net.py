@@ -27,7 +27,7 @@ from poorio import net
 from poorio.cancel import fail_after
 from poorio.errors import ClosedResourceError
 from poorio.scheduler import spawn, stats
-from poorio.streams import BLOCKING, blocking
+from poorio.streams import BLOCKING, FIBERS, WaitHook, blocking
 from poorio.traps import sleep
 
 MB = 1024 * 1024
@@ -426,3 +426,131 @@ def test_accept_under_emfile_backs_off_instead_of_spinning(backend):
     assert 1 <= report["warnings"] <= 10, report
     assert "Too many open files" in report["first"][0]
     assert report["cpu"] < 0.4, report
+
+
+# -- connects whose failure readiness may never report (Windows before 10 2004) --
+#
+# There, net checks SO_ERROR every facts.CONNECT_CHECK_INTERVAL seconds while
+# the connect is pending.  These tests shorten the interval and run that path
+# here, against real sockets; the hook below withholds writability, as such
+# a Windows does for a failed connect.
+
+
+class _Counting(WaitHook):
+    """poorio's fiber hook, counting the sliced waits; ``writable`` may withhold readiness."""
+
+    def __init__(self, report_writable: bool = True) -> None:
+        self.report_writable = report_writable
+        self.slices = 0
+
+    async def writable_within(self, fd, seconds):
+        self.slices += 1
+        if self.report_writable:
+            return await FIBERS.writable_within(fd, seconds)
+        await sleep(seconds)
+        return False
+
+    async def writable(self, fd):
+        raise AssertionError("a sliced connect must not wait for readiness without a limit")
+
+    async def readable(self, fd):
+        await FIBERS.readable(fd)
+
+    async def checkpoint(self):
+        await FIBERS.checkpoint()
+
+    async def sleep(self, seconds):
+        await FIBERS.sleep(seconds)
+
+    def closing(self, fd):
+        FIBERS.closing(fd)
+
+
+@pytest.fixture
+def sliced_connects(monkeypatch):
+    monkeypatch.setattr(net, "CONNECT_CHECK_INTERVAL", 0.02)
+
+
+def test_a_sliced_connect_connects(backend, sliced_connects):
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        hook = _Counting()
+
+        async def main():
+            with fail_after(5):
+                async with await net.connect_tcp(*server.getsockname(), wait=hook) as stream:
+                    conn, _ = server.accept()
+                    with conn:
+                        conn.sendall(b"hello")
+                        return await stream.read_some(5)
+
+        assert run(main, backend=backend) == b"hello"
+
+
+def test_a_sliced_connect_finds_a_failure_readiness_never_reports(backend, sliced_connects):
+    port = _free_port()
+    hook = _Counting(report_writable=False)
+
+    async def main():
+        with fail_after(5), pytest.raises(ConnectionRefusedError) as info:
+            await net.connect_tcp("127.0.0.1", port, wait=hook)
+        return info.value.errno
+
+    assert run(main, backend=backend) == errno.ECONNREFUSED
+    assert hook.slices >= 1  # the failure was found by SO_ERROR, after a slice
+
+
+def test_a_pending_sliced_connect_keeps_waiting(backend, sliced_connects):
+    # As in test_connect_times_out_through_a_cancel_scope: a full backlog drops the SYN.
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    fillers = []
+    hook = _Counting()
+    try:
+        for _ in range(8):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(server.getsockname())
+            fillers.append(s)
+
+        async def main():
+            with pytest.raises(TimeoutError):
+                with fail_after(0.3):
+                    await net.connect_tcp(*server.getsockname(), wait=hook)
+
+        run(main, backend=backend)
+        assert hook.slices >= 3  # SO_ERROR stayed 0, so it went on waiting
+    finally:
+        for s in fillers:
+            s.close()
+        server.close()
+
+
+def test_writable_within_says_whether_the_fd_became_writable(backend, pair):
+    a, b = pair
+    try:
+        while True:
+            a.send(b"x" * 65536)
+    except BlockingIOError:
+        pass  # a's send buffer is full
+
+    def drain():
+        try:
+            while b.recv(1 << 20):
+                pass
+        except BlockingIOError:
+            pass
+
+    async def main():
+        full = await FIBERS.writable_within(a.fileno(), 0.05)
+        drain()
+        return full, await FIBERS.writable_within(a.fileno(), 5)
+
+    assert run(main, backend=backend) == (False, True)
+    assert blocking(BLOCKING.writable_within(a.fileno(), 5)) is True
+    while True:
+        try:
+            a.send(b"x" * 65536)
+        except BlockingIOError:
+            break
+    assert blocking(BLOCKING.writable_within(a.fileno(), 0.05)) is False

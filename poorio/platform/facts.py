@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 import sys
 
-__all__ = ["POLLS_PIPES", "SIGNAL_WAKEUP_BY_DUP", "REUSE_ADDRESS_IS_SAFE", "SO_NOSIGPIPE"]
+__all__ = ["POLLS_PIPES", "SIGNAL_WAKEUP_BY_DUP", "REUSE_ADDRESS_IS_SAFE", "SO_NOSIGPIPE", "CONNECT_CHECK_INTERVAL"]
 
 _WINDOWS = sys.platform == "win32"
 
@@ -29,6 +29,13 @@ SIGNAL_WAKEUP_BY_DUP: bool = not _WINDOWS
 #: Windows it lets another socket steal a port in active use, so poorio does
 #: not set it there.
 REUSE_ADDRESS_IS_SAFE: bool = not _WINDOWS
+
+#: Seconds between ``SO_ERROR`` checks while a non-blocking connect is
+#: pending, or ``None`` where readiness always reports its end.  Windows
+#: before 10 version 2004 never reports a *failed* connect to WSAPoll (see
+#: the essay in ``wsapoll.py``); later versions, and Wine, do, and pay only
+#: a wake-up per interval while a connect is slow.
+CONNECT_CHECK_INTERVAL: float | None = 0.5 if _WINDOWS else None
 
 #: The socket option that turns SIGPIPE into EPIPE per socket, where the
 #: ``MSG_NOSIGNAL`` send flag is missing (macOS); ``None`` where there is none.

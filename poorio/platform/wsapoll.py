@@ -30,9 +30,9 @@ what poorio does about each:
 * **A failed non-blocking connect is not reported** on Windows before 10
   version 2004 (WSAPoll's documented fix): the socket never becomes
   writable nor shows ``POLLERR``, and a wait for it would hang.  The IO
-  layer's connect must wait in slices of ``connect_check_interval``
-  seconds (a class attribute here; absent or ``None`` on other backends)
-  and read ``SO_ERROR`` after each slice: non-zero is the connect's error.
+  layer's connect waits in slices of ``facts.CONNECT_CHECK_INTERVAL``
+  seconds and reads ``SO_ERROR`` after each slice: non-zero is the
+  connect's error.
 * **Errors are winsock's**: ``WSAGetLastError`` (which ctypes keeps for us
   with ``use_last_error``), raised as ``OSError`` with ``winerror`` set and
   ``errno`` derived from it by Python, as the stdlib's socket errors are.
@@ -155,8 +155,6 @@ class SocketIoPool(ArrayPool):
     """A fixed-capacity interest set of sockets on WSAPoll."""
 
     backend = "wsapoll"
-    # See the essay: how often the IO layer must check SO_ERROR while connecting.
-    connect_check_interval = 0.5
 
     _record = struct.Struct(_FORMAT)
     _record_type = WSAPOLLFD
