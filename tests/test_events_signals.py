@@ -10,6 +10,7 @@ from __future__ import annotations
 import _thread
 import os
 import signal
+import sys
 import threading
 import time
 
@@ -180,9 +181,16 @@ def test_a_signal_caught_in_another_thread_still_ends_the_main_threads_wait(es):
 
 def test_ctrl_c_wakes_a_blocked_loop(es):
     sid = es.add("s", signal.SIGINT)
-    # Not a real signal: nothing interrupts the wait, so only the wake-up fd
-    # (POSIX) or WSAPoll's 100 ms slices (Windows) let the handler run.
-    sender = threading.Timer(0.05, _thread.interrupt_main)
+    # Sent from another thread, so the main thread's wait is not interrupted:
+    # only the wake-up fd (POSIX) or WSAPoll's 100 ms slices (Windows) let the
+    # handler run.  Windows has no kill() for this (os.kill ends the process);
+    # elsewhere a real SIGINT, because PyPy's interrupt_main only sets a flag.
+    if sys.platform == "win32":
+        send = _thread.interrupt_main
+    else:
+        def send():
+            os.kill(os.getpid(), signal.SIGINT)
+    sender = threading.Timer(0.05, send)
     sender.start()
     start = time.monotonic()
     try:
