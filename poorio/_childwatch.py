@@ -16,7 +16,8 @@ So every mechanism here only has to say "something may have changed":
 3. **A worker thread** in any other thread: ``waitid(..., WNOWAIT)`` blocks
    until the child exits without reaping it (so a cancelled, abandoned wait
    leaves the status for the next one).  Where ``os.waitid`` is missing
-   (macOS), the fiber polls with a growing sleep (10 ms up to 0.5 s).
+   (macOS), and where there is no SIGCHLD at all (Windows), the fiber polls
+   with a growing sleep (10 ms up to 0.5 s).
 
 What this module does not do: reap, or notice children that someone else
 (``os.wait()`` elsewhere in the program) reaps first.
@@ -25,6 +26,7 @@ What this module does not do: reap, or notice children that someone else
 from __future__ import annotations
 
 import os
+import signal
 
 from .events import SIGNAL_PERSISTENT
 from .threads import run_in_thread
@@ -45,10 +47,8 @@ class _SigchldWatch:
 
     def add(self, susp) -> None:
         if self.eid is None:
-            import signal
-
             events = susp._sched._events
-            self.eid = events.add(SIGNAL_PERSISTENT, signal.SIGCHLD, self)
+            self.eid = events.add(SIGNAL_PERSISTENT, _SIGCHLD, self)
             self.events = events
         self.waiters.append(susp)
         susp.on_wake(lambda: self._remove(susp))
@@ -69,6 +69,7 @@ class _SigchldWatch:
 
 
 _sigchld = _SigchldWatch()
+_SIGCHLD = getattr(signal, "SIGCHLD", None)  # Windows has none
 
 
 def _in_main_thread() -> bool:
@@ -88,7 +89,7 @@ async def wait_for_exit(pid: int, pidfd: int, exited) -> None:
     """
     if pidfd >= 0:
         await wait_readable(pidfd)
-    elif _in_main_thread():
+    elif _SIGCHLD is not None and _in_main_thread():
 
         def setup(susp) -> None:
             _sigchld.add(susp)

@@ -35,6 +35,7 @@ from .cancel import CancelScope
 from .errors import ClosedResourceError
 from .group import Group
 from .platform import pidfd as _pidfd
+from .platform.facts import POLLS_PIPES
 from .scheduler import notify_closing
 from .streams import FdStream
 from .sync import Cond
@@ -175,10 +176,17 @@ async def open_process(args, *, stdin=None, stdout=None, stderr=None, **options)
     Raises:
         OSError: from ``pipe``, ``fork``/``exec`` (``FileNotFoundError``...) or ``pidfd_open``, unmodified.
         TypeError: a text-mode option was given.
+        NotImplementedError: ``PIPE`` where the pools cannot wait on pipes
+            (WSAPoll, on Windows: sockets only).
     """
     for name in _TEXT_OPTIONS:
         if options.get(name):
             raise TypeError(f"poorio processes carry bytes: {name}= is not supported")
+    if not POLLS_PIPES and any(isinstance(spec, int) and spec == PIPE for spec in (stdin, stdout, stderr)):
+        raise NotImplementedError(
+            "poorio cannot stream a child's pipes here: this platform's pools wait on sockets only; "
+            "pass files or DEVNULL, or run subprocess.run in a worker thread (poorio.run_in_thread)"
+        )
     import subprocess  # imports select and selectors: only for programs that spawn
 
     options.setdefault("close_fds", True)

@@ -40,8 +40,9 @@ PY=3.13
 PYDIR=$WORK/python  # the unpacked embeddable CPython
 WHEELS=$WORK/wheels
 
-# Left out: test_process and test_system (poorio's subprocesses and stdio are
-# POSIX-only so far: SIGCHLD or pidfd, fcntl), test_streams (its streams are
+# Left out: test_process and test_system (poorio streams a child's pipes and
+# stdio only where a pool waits on pipes; test_process_portable, which runs,
+# checks the rest and the clear error), test_streams (its streams are
 # pipes, which WSAPoll cannot poll), test_pool_differential (its oracle is
 # select.poll), test_tls (needs the openssl command), test_benchmarks_smoke
 # (POSIX resource limits and a C compiler), test_kqueue.
@@ -54,7 +55,7 @@ TESTS=(
     tests/test_fiber_io.py tests/test_ops.py tests/test_channel.py tests/test_sync.py
     tests/test_threads.py tests/test_files.py tests/test_streams_keep.py
     tests/test_net.py tests/test_net_demos.py tests/test_demos_fibers.py
-    tests/test_selector.py tests/test_aio.py
+    tests/test_selector.py tests/test_aio.py tests/test_process_portable.py
 )
 
 export WINEPREFIX=$WORK/prefix
