@@ -28,6 +28,7 @@
 # Windows (pipes in a pool, POSIX signals, fork) skip themselves, and the
 # files below leave out the layers poorio has no Windows code for yet.
 #
+# Usage: tests/matrix/wine.sh [pytest arguments...]  (default: the TESTS below)
 # Env: POORIO_MATRIX_DIR.  POORIO_BACKEND is not passed on: Wine has only wsapoll.
 # Prints one PASS/FAIL/SKIP line and its time; exits non-zero on failure.
 set -uo pipefail
@@ -55,7 +56,7 @@ TESTS=(
     tests/test_fiber_io.py tests/test_ops.py tests/test_channel.py tests/test_sync.py
     tests/test_threads.py tests/test_files.py tests/test_streams_keep.py
     tests/test_net.py tests/test_net_demos.py tests/test_demos_fibers.py
-    tests/test_selector.py tests/test_aio.py tests/test_process_portable.py
+    tests/test_selector.py tests/test_aio.py tests/test_process_portable.py tests/test_system_portable.py
 )
 
 export WINEPREFIX=$WORK/prefix
@@ -168,7 +169,7 @@ main() {
         timeout 900 "$WINE" "$PYDIR/python.exe" -c 'import platform, struct, sys, pytest
 bits = 8 * struct.calcsize("P")
 print(f"python: CPython {platform.python_version()}, {bits}-bit {sys.platform}")
-sys.exit(pytest.main(sys.argv[1:]))' -q -p no:cacheprovider -rfEs "${TESTS[@]}" </dev/null 2>&1 | tr -d '\r' >>"$log")
+sys.exit(pytest.main(sys.argv[1:]))' -q -p no:cacheprovider -rfEs "${@:-${TESTS[@]}}" </dev/null 2>&1 | tr -d '\r' >>"$log")
     status=$?  # pytest's, through pipefail
     # Whatever a hung test left behind in this prefix goes with its server.
     "$WINESERVER" -k 2>/dev/null
