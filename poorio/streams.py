@@ -22,9 +22,9 @@ from __future__ import annotations
 import os
 import time
 
+from .cancel import move_on_after
 from .errors import BrokenResourceError, ClosedResourceError, IncompleteReadError, LimitOverrunError
 from .platform import READABLE, WRITABLE, new_pool
-from .cancel import move_on_after
 from .scheduler import notify_closing
 from .traps import FdKeeper, YieldForIo, _trap, checkpoint, sleep, wait_readable, wait_writable
 
