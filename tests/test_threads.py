@@ -223,12 +223,22 @@ def test_getaddrinfo_is_cancellable(backend, monkeypatch):
     """A lookup that hangs: the caller still stops waiting at once."""
     release = threading.Event()
     real = socket.getaddrinfo
+    in_flight = threading.Condition()
+    hung = []  # the lookups still inside `slow`
 
     def slow(host, port, family=0, type=0, proto=0, flags=0):
         if host == "slow.invalid":
             if flags & socket.AI_NUMERICHOST:
                 raise socket.gaierror(socket.EAI_NONAME, "not a numeric host")
-            release.wait(10)
+            with in_flight:
+                hung.append(host)
+            try:
+                release.wait(10)
+                return real("localhost", port, family, type, proto, flags)
+            finally:
+                with in_flight:
+                    hung.remove(host)
+                    in_flight.notify_all()
         return real("localhost", port, family, type, proto, flags)
 
     monkeypatch.setattr(socket, "getaddrinfo", slow)  # the resolver, not the kernel
@@ -246,3 +256,7 @@ def test_getaddrinfo_is_cancellable(backend, monkeypatch):
         run(main, backend=backend)
     finally:
         release.set()
+        # The abandoned lookups finish now; the fds the resolver opens
+        # (/etc/hosts...) must be closed again before the fd-leak check.
+        with in_flight:
+            assert in_flight.wait_for(lambda: not hung, timeout=10)
