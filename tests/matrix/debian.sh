@@ -38,6 +38,8 @@ WHEELS=/opt/poorio-test  # inside $FS
 # tests/test_selector.py runs against poorio's selectors.
 PACKAGES=python$PY-minimal,libpython$PY-stdlib,libpython$PY-testsuite
 LOG=$WORK/$ARCH.log
+# shellcheck source=tests/matrix/verdict.sh
+. "$ROOT/tests/matrix/verdict.sh"
 
 # The mirror this machine's apt already uses for $SUITE: passing it explicitly
 # keeps mmdebstrap from reaching for the security suite's index, which fails
@@ -185,13 +187,13 @@ sys.exit(pytest.main(sys.argv[1:]))' \
         -q -p no:cacheprovider "${workers[@]}" "$@" >>"$LOG" 2>&1
     status=$?
     unmount
-    result=$(grep -E '^=* ?[0-9]+ (passed|failed|error)' "$LOG" | tail -n 1 | sed -E 's/^=+ //; s/ =+$//')
+    result=$(pytest_summary "$LOG")
     if [ $status -eq 0 ]; then
         echo "PASS $ARCH ($how, python$PY, $((SECONDS - start)) s): $result"
         return 0
     fi
     echo "FAIL $ARCH ($how, python$PY, $((SECONDS - start)) s): ${result:-pytest exited $status} -- see $LOG"
-    grep -E '^(FAILED|ERROR) ' "$LOG" | sort -u | head -n 40
+    pytest_failures "$LOG"
     return 1
 }
 

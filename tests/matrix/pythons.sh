@@ -15,6 +15,8 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PYENV_ROOT=${PYENV_ROOT:-/root/.pyenv}
 [ -d "$PYENV_ROOT/versions" ] || PYENV_ROOT=$HOME/.pyenv
 WORK=${POORIO_MATRIX_DIR:-/tmp/poorio-matrix}
+# shellcheck source=tests/matrix/verdict.sh
+. "$ROOT/tests/matrix/verdict.sh"
 
 # The newest X.Y.Z pyenv has for X.Y (3.9.10 sorts after 3.9.9), else
 # pythonX.Y on PATH (how CI runners provide them), else nothing.
@@ -47,16 +49,12 @@ run_version() {
     fi
     version=$("$venv/bin/python" -c 'import platform; print(platform.python_version())')
     if (cd "$ROOT" && PYTHONPATH=$ROOT "$venv/bin/python" -m pytest -q -n 2 -p no:cacheprovider) >>"$log" 2>&1; then
-        echo "PASS python$v ($version, $((SECONDS - t0)) s): $(summary "$log")"
+        echo "PASS python$v ($version, $((SECONDS - t0)) s): $(pytest_summary "$log")"
         return 0
     fi
-    echo "FAIL python$v ($version, $((SECONDS - t0)) s): $(summary "$log") -- see $log"
-    grep -E '^(FAILED|ERROR) ' "$log" | sort -u | head -n 40
+    echo "FAIL python$v ($version, $((SECONDS - t0)) s): $(pytest_summary "$log") -- see $log"
+    pytest_failures "$log"
     return 1
-}
-
-summary() {
-    grep -E '^=* ?[0-9]+ (passed|failed|error)' "$1" | tail -n 1 | sed -E 's/^=+ //; s/ =+$//'
 }
 
 main() {

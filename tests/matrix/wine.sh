@@ -40,6 +40,8 @@ EMBED_SHA256=6e57af03c2cb64dd5191f76274b97fc630b3001bde59f82cf1e252e7e02d6754
 PY=3.13
 PYDIR=$WORK/python  # the unpacked embeddable CPython
 WHEELS=$WORK/wheels
+# shellcheck source=tests/matrix/verdict.sh
+. "$ROOT/tests/matrix/verdict.sh"
 
 # Left out: test_process and test_system (poorio streams a child's pipes and
 # stdio only where a pool waits on pipes; test_process_portable, which runs,
@@ -182,14 +184,14 @@ sys.exit(pytest.main(sys.argv[1:]))' -q -p no:cacheprovider -rfEs "${@:-${TESTS[
     "$WINESERVER" -k 2>/dev/null
     local result python
     python=$(sed -n 's/^python: //p' "$log" | tail -n 1)
-    result=$(grep -E '^=* ?[0-9]+ (passed|failed|error)' "$log" | tail -n 1 | sed -E 's/^=+ //; s/ =+$//')
+    result=$(pytest_summary "$log")
     local what="${python:-the Windows CPython}, $("$WINE" --version | cut -d' ' -f1)"
     if [ "$status" -eq 0 ]; then
         echo "PASS wine ($what, $((SECONDS - start)) s): $result"
         return 0
     fi
     echo "FAIL wine ($what, $((SECONDS - start)) s): ${result:-pytest exited $status} -- see $log"
-    grep -E '^(FAILED|ERROR) ' "$log" | sort -u | head -n 40
+    pytest_failures "$log"
     return 1
 }
 
