@@ -211,8 +211,9 @@ def test_connect_refused_has_the_real_errno(backend):
     assert run(main, backend=backend) == errno.ECONNREFUSED
 
 
-def test_connect_times_out_through_a_cancel_scope(backend):
-    # A listener that never accepts, with its backlog full: the next SYN is dropped.
+@pytest.fixture
+def unanswered():
+    """The address of a listener that never accepts, with its backlog full: a connect's SYN is dropped."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(0)
@@ -223,18 +224,21 @@ def test_connect_times_out_through_a_cancel_scope(backend):
             s.setblocking(False)
             s.connect_ex(server.getsockname())
             fillers.append(s)
-
-        async def main():
-            with pytest.raises(TimeoutError):
-                with fail_after(0.3):
-                    await net.connect_tcp(*server.getsockname())
-            return stats().io_waits
-
-        assert run(main, backend=backend) == 0
+        yield server.getsockname()
     finally:
         for s in fillers:
             s.close()
         server.close()
+
+
+def test_connect_times_out_through_a_cancel_scope(backend, unanswered):
+    async def main():
+        with pytest.raises(TimeoutError):
+            with fail_after(0.3):
+                await net.connect_tcp(*unanswered)
+        return stats().io_waits
+
+    assert run(main, backend=backend) == 0
 
 
 def test_connect_by_name(backend):
@@ -499,31 +503,16 @@ def test_a_sliced_connect_finds_a_failure_readiness_never_reports(backend, slice
     assert hook.slices >= 1  # the failure was found by SO_ERROR, after a slice
 
 
-def test_a_pending_sliced_connect_keeps_waiting(backend, sliced_connects):
-    # As in test_connect_times_out_through_a_cancel_scope: a full backlog drops the SYN.
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(0)
-    fillers = []
+def test_a_pending_sliced_connect_keeps_waiting(backend, sliced_connects, unanswered):
     hook = _Counting()
-    try:
-        for _ in range(8):
-            s = socket.socket()
-            s.setblocking(False)
-            s.connect_ex(server.getsockname())
-            fillers.append(s)
 
-        async def main():
-            with pytest.raises(TimeoutError):
-                with fail_after(0.3):
-                    await net.connect_tcp(*server.getsockname(), wait=hook)
+    async def main():
+        with pytest.raises(TimeoutError):
+            with fail_after(0.3):
+                await net.connect_tcp(*unanswered, wait=hook)
 
-        run(main, backend=backend)
-        assert hook.slices >= 3  # SO_ERROR stayed 0, so it went on waiting
-    finally:
-        for s in fillers:
-            s.close()
-        server.close()
+    run(main, backend=backend)
+    assert hook.slices >= 3  # SO_ERROR stayed 0, so it went on waiting
 
 
 def test_writable_within_says_whether_the_fd_became_writable(backend, pair):
