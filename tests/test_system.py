@@ -17,33 +17,21 @@ from poorio.errors import BusyResourceError, ClosedResourceError
 from poorio.scheduler import spawn
 from poorio.system import POLL, THREAD, StdStream
 from poorio.traps import sleep
+from test_system_portable import ECHO_CHILD
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# A poorio program: echo stdin to stdout upper-cased, line by line; report the
-# modes chosen and whether fd 0/1's O_NONBLOCK flags are as they were at exit.
-CHILD = textwrap.dedent("""
-    import fcntl, os, sys
-    import poorio.scheduler
-    from poorio import system
-
-    flags = [fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_NONBLOCK for fd in (0, 1)]
-
-    async def main():
-        src, dst = system.stdin(), system.stdout()
-        total = 0
-        while True:
-            line = await src.read_line(1 << 20)
-            if not line:
-                break
-            total += len(line)
-            await dst.write_all(line.upper())
-        await system.stderr().write_all(b"%s %s %d\\n" % (src.how.encode(), dst.how.encode(), total))
-
-    poorio.scheduler.run(main, backend=sys.argv[1])
-    after = [fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_NONBLOCK for fd in (0, 1)]
-    sys.stderr.write("flags kept\\n" if after == flags else f"flags changed {flags} -> {after}\\n")
-""")
+# The echo program, also reporting whether fd 0/1's O_NONBLOCK flags are as
+# they were at exit.
+CHILD = (
+    "import fcntl, os\n"
+    "flags = [fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_NONBLOCK for fd in (0, 1)]\n"
+    + ECHO_CHILD
+    + textwrap.dedent("""
+        after = [fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_NONBLOCK for fd in (0, 1)]
+        sys.stderr.write("flags kept\\n" if after == flags else f"flags changed {flags} -> {after}\\n")
+    """)
+)
 
 
 def _child(backend: str, **kwargs) -> subprocess.CompletedProcess:

@@ -18,7 +18,10 @@ from poorio.platform import facts
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-CHILD = textwrap.dedent("""
+# A poorio program: echo stdin to stdout upper-cased, line by line, then
+# report on stderr the modes chosen and the bytes moved.  test_system.py
+# wraps it in checks of the fd flags.
+ECHO_CHILD = textwrap.dedent("""
     import sys
     import poorio.scheduler
     from poorio import system
@@ -41,7 +44,7 @@ CHILD = textwrap.dedent("""
 def test_a_child_echoes_its_piped_stdin(backend):
     data = b"".join(b"line %d of the input\n" % i for i in range(5_000))  # ~120 KB, a line per write
     env = dict(os.environ, PYTHONPATH=ROOT)
-    result = subprocess.run([sys.executable, "-c", CHILD, backend], input=data, env=env, timeout=60,
+    result = subprocess.run([sys.executable, "-c", ECHO_CHILD, backend], input=data, env=env, timeout=60,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     assert result.stdout == data.upper()
