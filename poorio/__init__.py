@@ -16,7 +16,7 @@ from .errors import __all__ as _errors_all
 
 # Layers are imported bottom-up; ops must be loaded before channel and sync,
 # which build their operations on it.
-from .scheduler import Scheduler, current, dump, notify_closing, run, spawn, stats
+from .scheduler import FiberInfo, Scheduler, current, dump, fibers, notify_closing, run, spawn, stats
 from .traps import checkpoint, sleep, sleep_until, wait_readable, wait_writable
 from .fiber import Fiber
 from .cancel import CancelScope, fail_after, fail_at, move_on_after, move_on_at
@@ -86,7 +86,7 @@ __version__ = "0.1.0"
 __all__ = list(_errors_all) + [
     # fibers
     "run", "spawn", "current", "Fiber", "Scheduler", "sleep", "sleep_until", "checkpoint",
-    "wait_readable", "wait_writable", "notify_closing", "stats", "dump",
+    "wait_readable", "wait_writable", "notify_closing", "stats", "dump", "fibers", "FiberInfo",
     # cancellation and structure
     "CancelScope", "move_on_after", "move_on_at", "fail_after", "fail_at", "Group",
     # operations

@@ -168,7 +168,7 @@ class Fiber(CancelNode):
 
     __slots__ = (
         "_sched", "_coro", "_id", "_name", "_value", "_exc", "_susp", "_waiting",
-        "_scope", "_done", "_joiners", "_group", "_observed",
+        "_scope", "_done", "_joiners", "_group", "_observed", "_since",
     )  # fmt: skip
 
     def __init__(self, sched, coro, fn, name, ident: int, parent=None, group=None) -> None:
@@ -189,6 +189,7 @@ class Fiber(CancelNode):
         self._exc = None  # ...or what to throw into it; once done, the exception it ended with
         self._susp = None  # the Suspension it is parked on, if any
         self._waiting = None  # the trap it parked with, for dump()
+        self._since = None  # time.monotonic() when it last parked, for fibers()
         self._scope = self  # innermost cancel scope entered by its code
         self._done = False
         self._joiners = None  # Suspensions of fibers joining it, a list once there are any

@@ -32,7 +32,10 @@ from .fiber import Fiber, Suspension, _Waker
 from .platform import DEFAULT_CAPACITY, READABLE, WRITABLE
 from .traps import Checkpoint, Sleep, Suspend, YieldForIo, _fd, _thread_state, current_scheduler
 
-__all__ = ["Scheduler", "SchedulerStatistics", "run", "spawn", "current", "notify_closing", "stats", "dump"]
+__all__ = [
+    "Scheduler", "SchedulerStatistics", "FiberInfo", "run", "spawn", "current", "notify_closing", "stats",
+    "dump", "fibers",
+]  # fmt: skip
 
 _monotonic = time.monotonic
 _CoroutineType = types.CoroutineType
@@ -40,21 +43,48 @@ _IO_KINDS = {READABLE: READ, WRITABLE: WRITE}
 _POLL_EVERY = 64  # fiber steps between non-blocking polls while fibers stay ready
 
 
-class SchedulerStatistics:
-    """A frozen snapshot of a scheduler: its backend, its fibers and what they wait on."""
+class _Record:
+    """Base of the frozen snapshot records: fields given by keyword, read-only after."""
 
-    __slots__ = ("backend", "fibers", "ready", "io_waits", "sleeping", "timers", "events", "switches")
+    __slots__ = ()
 
     def __init__(self, **fields) -> None:
         for name in self.__slots__:
             object.__setattr__(self, name, fields[name])
 
     def __setattr__(self, name, value):
-        raise AttributeError("SchedulerStatistics is read-only")
+        raise AttributeError(f"{type(self).__name__} is read-only")
 
     def __repr__(self) -> str:
         body = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
-        return f"SchedulerStatistics({body})"
+        return f"{type(self).__name__}({body})"
+
+
+class SchedulerStatistics(_Record):
+    """A frozen snapshot of a scheduler: its backend, its fibers and what they wait on.
+
+    ``capacity`` and ``fds``: how many fds its pool can watch and watches
+    now; ``timers``: sleeps and deadlines armed; ``events``: events held;
+    ``switches``: fiber steps so far; ``polls``: pool waits so far;
+    ``delivered``: events delivered so far (so rates are differences of two
+    snapshots).
+    """
+
+    __slots__ = (
+        "backend", "capacity", "fds", "fibers", "ready", "io_waits", "sleeping", "timers", "events",
+        "switches", "polls", "delivered",
+    )  # fmt: skip
+
+
+class FiberInfo(_Record):
+    """A frozen snapshot of one fiber: ``id``, ``name``, ``state`` and what it waits on.
+
+    ``state`` is ``"running"``, ``"ready"`` or ``"waiting"``; ``waiting``
+    describes the wait (None unless waiting); ``since`` is the
+    ``time.monotonic()`` time it started waiting (None unless waiting).
+    """
+
+    __slots__ = ("id", "name", "state", "waiting", "since")
 
 
 class _Call:
@@ -90,6 +120,8 @@ class Scheduler:
         self._fibers = {}  # every live fiber, in spawn order (a dict as an ordered set)
         self.current = None  # the fiber being stepped
         self._switches = 0
+        self._polls = 0
+        self._delivered = 0
         self._next_id = 1
         self._escalate = None  # KeyboardInterrupt/SystemExit from a fiber nobody joins
         self._deadlocks = 0
@@ -185,16 +217,33 @@ class Scheduler:
                 kind = type(fiber._waiting)
                 io_waits += kind is YieldForIo
                 sleeping += kind is Sleep
+        events = self._events.statistics()
         return SchedulerStatistics(
-            backend=self._events.backend,
+            backend=events.backend,
+            capacity=events.capacity,
+            fds=events.fds,
             fibers=len(self._fibers),
             ready=len(self._ready),
             io_waits=io_waits,
             sleeping=sleeping,
-            timers=self._events.statistics().timers,  # sleeps and cancel-scope deadlines
-            events=len(self._events),
+            timers=events.timers,  # sleeps and cancel-scope deadlines
+            events=events.events,
             switches=self._switches,
+            polls=self._polls,
+            delivered=self._delivered,
         )
+
+    def fibers(self) -> tuple:
+        """A ``FiberInfo`` for every live fiber, in spawn order."""
+        current = self.current
+        table = []
+        for f in self._fibers:
+            if f._susp is not None:
+                state, waiting, since = "waiting", repr(f._waiting), f._since
+            else:
+                state, waiting, since = ("running" if f is current else "ready"), None, None
+            table.append(FiberInfo(id=f._id, name=f.name, state=state, waiting=waiting, since=since))
+        return tuple(table)
 
     def dump(self) -> str:
         """One line per live fiber: its number, name and what it is doing or waiting on."""
@@ -271,8 +320,12 @@ class Scheduler:
         return count
 
     def _poll(self, block) -> None:
+        self._polls += 1
+        delivered = 0
         for event in self._events(block):
+            delivered += 1
             event.context._on_event(event)
+        self._delivered += delivered
 
     # -- trap handlers: each records an outcome, none raises ---------------------
 
@@ -285,6 +338,7 @@ class Scheduler:
         susp = Suspension(self, fiber, abortable)
         fiber._susp = susp
         fiber._waiting = trap
+        fiber._since = _monotonic()
         return susp
 
     def _on_checkpoint(self, fiber: Fiber, trap: Checkpoint) -> None:
@@ -454,3 +508,8 @@ def stats() -> SchedulerStatistics:
 def dump() -> str:
     """Every live fiber of the current scheduler and what it is doing or waiting on."""
     return current_scheduler().dump()
+
+
+def fibers() -> tuple:
+    """A ``FiberInfo`` snapshot of every live fiber of the current scheduler."""
+    return current_scheduler().fibers()

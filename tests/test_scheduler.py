@@ -15,6 +15,8 @@ import types
 
 import pytest
 
+import poorio
+
 from fiber_helpers import assert_clean, backend, run  # noqa: F401 (fixtures)
 from poorio.cancel import move_on_after
 from poorio.errors import DeadlockError
@@ -429,6 +431,38 @@ def test_stats_and_dump(backend):
             await sleep(0)
             a.close()
             b.close()
+
+    run(main, backend=backend)
+
+
+def test_fibers_table_and_counters(backend):
+    """``fibers()`` lists each live fiber's state and wait; the counters only grow."""
+    import time
+
+    async def sleeper():
+        await sleep(10)
+
+    async def main():
+        before = stats()
+        parked_after = time.monotonic()
+        s1 = spawn(sleeper, name="sleepy")
+        spawn(checkpoint, name="ready-one")
+        await sleep(0)
+        table = {info.name.rsplit(".", 1)[-1]: info for info in poorio.fibers()}
+        assert [info.id for info in poorio.fibers()] == sorted(info.id for info in table.values())
+        assert table["main"].state == "running" and table["main"].waiting is None
+        assert table["ready-one"].state == "ready" and table["ready-one"].since is None
+        sleepy = table["sleepy"]
+        assert sleepy.state == "waiting" and "sleep" in sleepy.waiting
+        assert parked_after <= sleepy.since <= time.monotonic()
+        with pytest.raises(AttributeError):
+            sleepy.state = "ready"
+        await sleep(0.01)  # a timer delivered through a poll of the pool
+        after = stats()
+        assert after.capacity == 64 and after.fds == 0
+        assert after.switches > before.switches and after.polls > before.polls
+        assert after.delivered > before.delivered
+        s1.cancel()
 
     run(main, backend=backend)
 
