@@ -72,8 +72,8 @@ class Case:
 # -- the implementations -------------------------------------------------------------
 
 # Where the fiber API is defined (poorio_api.get prefers the package's own exports).
-POORIO_SCHED = ("poorio.scheduler:run", "poorio.scheduler:spawn", "poorio.traps:sleep")
-POORIO_WAIT = POORIO_SCHED + ("poorio.traps:wait_readable", "poorio.traps:wait_writable")
+POORIO_SCHED = ("poorio:run", "poorio:spawn", "poorio:sleep")
+POORIO_WAIT = POORIO_SCHED + ("poorio:wait_readable", "poorio:wait_writable")
 
 ECHO_IMPLS = (
     Impl("asyncio-streams"),
@@ -132,8 +132,8 @@ IMPORT_IMPLS = (
     Impl("poorio", ("poorio",), arg="poorio"),
     Impl(
         "poorio-net",
-        ("poorio.scheduler", "poorio.ops", "poorio.net"),
-        arg="poorio.scheduler, poorio.ops, poorio.net",
+        ("poorio", "poorio.ops", "poorio.net"),
+        arg="poorio, poorio.ops, poorio.net",
         note="what a fiber network program imports: scheduler, ops and net",
     ),
 )

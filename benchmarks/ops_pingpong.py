@@ -11,7 +11,7 @@ import asyncio
 import sys
 import time
 
-import poorio.scheduler as sched
+import poorio as sched
 from poorio.channel import Channel, Queue
 
 

@@ -14,8 +14,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import poorio.scheduler as fibers  # noqa: E402
-import poorio.traps as traps  # noqa: E402
+import poorio as fibers  # noqa: E402
+import poorio as traps  # noqa: E402
 
 SWITCH_FIBERS = 10
 SWITCHES_EACH = 20_000

@@ -21,11 +21,9 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from poorio import net  # noqa: E402 (after the path tweak, so it runs from a checkout)
-from poorio.cancel import fail_after  # noqa: E402
+from poorio import fail_after, Group, run  # noqa: E402
 from poorio.channel import Queue  # noqa: E402
 from poorio.errors import ClosedResourceError, LimitOverrunError  # noqa: E402
-from poorio.group import Group  # noqa: E402
-from poorio.scheduler import run  # noqa: E402
 
 MAX_LINE = 1024  # longest line a client may send
 BACKLOG = 64  # lines queued for one client before it counts as too slow

@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from poorio.channel import Channel  # noqa: E402
 from poorio.ops import choice  # noqa: E402
-from poorio.scheduler import run, spawn  # noqa: E402
+from poorio import run, spawn  # noqa: E402
 
 
 async def fibonacci(c: Channel, quit: Channel) -> None:

@@ -15,8 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from poorio.scheduler import run, spawn  # noqa: E402 (after the path tweak, so it runs from a checkout)
-from poorio.traps import sleep  # noqa: E402
+from poorio import run, spawn, sleep  # noqa: E402
 
 
 async def world() -> None:

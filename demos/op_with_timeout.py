@@ -17,10 +17,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from poorio.cancel import fail_after  # noqa: E402 (after the path tweak, so it runs from a checkout)
+from poorio import fail_after, notify_closing, run, spawn, sleep, wait_readable  # noqa: E402
 from poorio.errors import Cancelled  # noqa: E402
-from poorio.scheduler import notify_closing, run, spawn  # noqa: E402
-from poorio.traps import sleep, wait_readable  # noqa: E402
 
 
 async def op_with_timeout(op, timeout: float):

@@ -12,9 +12,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from poorio.group import Group  # noqa: E402 (after the path tweak, so it runs from a checkout)
-from poorio.scheduler import run  # noqa: E402
-from poorio.traps import sleep  # noqa: E402
+from poorio import Group, run, sleep  # noqa: E402
 
 NUMBERS = [8, 42, 38, 111, 2, 39, 1]
 

@@ -18,8 +18,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import poorio.scheduler  # noqa: E402
-from poorio.group import Group  # noqa: E402
+import poorio  # noqa: E402
+from poorio import Group  # noqa: E402
 from poorio.process import PIPE, open_process  # noqa: E402
 
 GREETING = b"hello from a fiber\n"
@@ -61,4 +61,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    poorio.scheduler.run(main)
+    poorio.run(main)

@@ -16,8 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from poorio.channel import Channel  # noqa: E402
 from poorio.ops import choice, timeout_op  # noqa: E402
-from poorio.scheduler import run, spawn  # noqa: E402
-from poorio.traps import sleep  # noqa: E402
+from poorio import run, spawn, sleep  # noqa: E402
 
 
 async def worker(delay: float, answers: Channel) -> None:

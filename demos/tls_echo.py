@@ -22,9 +22,7 @@ import tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from poorio import net, tls  # noqa: E402 (after the path tweak, so it runs from a checkout)
-from poorio.cancel import fail_after, move_on_after  # noqa: E402
-from poorio.group import Group  # noqa: E402
-from poorio.scheduler import run  # noqa: E402
+from poorio import fail_after, move_on_after, Group, run  # noqa: E402
 
 
 def make_certificate(where: str) -> tuple:

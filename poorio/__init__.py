@@ -16,11 +16,11 @@ from .errors import __all__ as _errors_all
 
 # Layers are imported bottom-up; ops must be loaded before channel and sync,
 # which build their operations on it.
-from .scheduler import FiberInfo, Scheduler, current, dump, fibers, notify_closing, run, spawn, stats
-from .traps import checkpoint, sleep, sleep_until, wait_readable, wait_writable
-from .fiber import Fiber
-from .cancel import CancelScope, fail_after, fail_at, move_on_after, move_on_at
-from .group import Group
+from ._core.scheduler import FiberInfo, Scheduler, current, dump, fibers, notify_closing, run, spawn, stats
+from ._core.traps import checkpoint, sleep, sleep_until, wait_readable, wait_writable
+from ._core.fiber import Fiber
+from ._core.cancel import CancelScope, fail_after, fail_at, move_on_after, move_on_at
+from ._core.group import Group
 from .ops import (
     Operation,
     always,

@@ -30,7 +30,7 @@ import signal
 
 from .events import SIGNAL_PERSISTENT
 from .threads import run_in_thread
-from .traps import sleep, suspend, wait_readable
+from ._core.traps import sleep, suspend, wait_readable
 
 __all__ = ["wait_for_exit"]
 

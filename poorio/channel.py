@@ -28,7 +28,7 @@ from collections import deque
 
 from .errors import ChannelClosedError, EndOfChannel
 from .ops import WOULD_BLOCK, Operation, _fail_all, _park
-from .traps import Suspend, _trap
+from ._core.traps import Suspend, _trap
 
 __all__ = ["Queue", "Channel"]
 

@@ -26,7 +26,7 @@ to cancel (use ``poorio.system`` and pipes for those).
 
 from __future__ import annotations
 
-from .cancel import CancelScope
+from ._core.cancel import CancelScope
 from .sync import Lock
 from .threads import _run_uncancelled, run_in_thread
 

@@ -45,7 +45,7 @@ from collections import deque
 from time import monotonic as _monotonic
 
 from .events import READ, TIMER, WRITE
-from .traps import Suspend, _fd, _trap
+from ._core.traps import Suspend, _fd, _trap
 
 # Where a choice starts trying its branches.  Fairness needs no statistical
 # quality, so a 32-bit xorshift (Marsaglia, 2003) seeded once from the OS

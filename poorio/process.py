@@ -31,12 +31,12 @@ from __future__ import annotations
 import os
 
 from ._childwatch import wait_for_exit
-from .cancel import CancelScope
+from ._core.cancel import CancelScope
 from .errors import ClosedResourceError
-from .group import Group
+from ._core.group import Group
 from .platform import pidfd as _pidfd
 from .platform.facts import POLLS_PIPES
-from .scheduler import notify_closing
+from ._core.scheduler import notify_closing
 from .streams import FdStream
 from .sync import Cond
 

@@ -22,11 +22,11 @@ from __future__ import annotations
 import os
 import time
 
-from .cancel import move_on_after
+from ._core.cancel import move_on_after
 from .errors import BrokenResourceError, ClosedResourceError, IncompleteReadError, LimitOverrunError
 from .platform import READABLE, WRITABLE, new_pool
-from .scheduler import notify_closing
-from .traps import FdKeeper, YieldForIo, _trap, checkpoint, sleep, wait_readable, wait_writable
+from ._core.scheduler import notify_closing
+from ._core.traps import FdKeeper, YieldForIo, _trap, checkpoint, sleep, wait_readable, wait_writable
 
 __all__ = [
     "Stream",

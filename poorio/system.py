@@ -53,10 +53,10 @@ import stat
 from .errors import BusyResourceError, ClosedResourceError
 from .platform import READABLE, WRITABLE, new_pool
 from .platform.facts import POLLS_PIPES
-from .scheduler import notify_closing
+from ._core.scheduler import notify_closing
 from .streams import DEFAULT_READ_SIZE, Stream, byte_view
 from .threads import run_in_thread
-from .traps import checkpoint, wait_readable, wait_writable
+from ._core.traps import checkpoint, wait_readable, wait_writable
 
 __all__ = ["StdStream", "stdin", "stdout", "stderr", "POLL", "THREAD"]
 

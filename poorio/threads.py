@@ -39,7 +39,7 @@ from _thread import allocate_lock
 from collections import deque
 
 from .errors import Cancelled, ClosedResourceError
-from .traps import suspend
+from ._core.traps import suspend
 
 __all__ = ["WorkerPool", "WorkerPoolStatistics", "run_in_thread", "default_pool", "DEFAULT_MAX_THREADS"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from poorio.platform import backends
-from poorio.scheduler import Scheduler
+from poorio import Scheduler
 
 
 @pytest.fixture(params=backends())

@@ -14,11 +14,23 @@ import time
 import pytest
 
 from fiber_helpers import backend, run  # noqa: F401 (fixtures)
-from poorio.cancel import CancelScope, fail_after, fail_at, move_on_after, move_on_at
+from poorio import (
+    CancelScope,
+    Group,
+    checkpoint,
+    current,
+    fail_after,
+    fail_at,
+    move_on_after,
+    move_on_at,
+    sleep,
+    spawn,
+    stats,
+    wait_readable,
+    wait_writable,
+)
 from poorio.errors import Cancelled
-from poorio.group import Group
-from poorio.scheduler import current, spawn, stats
-from poorio.traps import checkpoint, sleep, suspend, wait_readable, wait_writable
+from poorio._core.traps import suspend
 
 
 def _fill(sock: socket.socket) -> None:

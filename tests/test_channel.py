@@ -19,8 +19,7 @@ from fiber_helpers import run  # noqa: F401 (fixtures)
 from poorio.channel import Channel, Queue
 from poorio.errors import Cancelled, ChannelClosedError, EndOfChannel
 from poorio.ops import choice, timeout_op
-from poorio.scheduler import spawn, stats
-from poorio.traps import checkpoint, sleep
+from poorio import checkpoint, sleep, spawn, stats
 
 
 async def _producer(log, ch, name, values):

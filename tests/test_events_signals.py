@@ -17,7 +17,7 @@ import time
 import pytest
 
 from events_support import backend, drain, es  # noqa: F401 (fixtures)
-from poorio import _signals
+from poorio.events import signals as _signals
 from poorio.errors import AlreadyRegisteredError
 from poorio.events import REASON_SIGNAL, EventSet
 

@@ -15,8 +15,7 @@ import pytest
 from backend_support import closed_fd_errno, skip_unless_pipes
 from fiber_helpers import backend, run  # noqa: F401 (fixtures)
 from poorio.errors import BusyResourceError, ClosedResourceError
-from poorio.scheduler import notify_closing, spawn, stats
-from poorio.traps import sleep, wait_readable, wait_writable
+from poorio import notify_closing, sleep, spawn, stats, wait_readable, wait_writable
 
 
 @pytest.fixture(params=["socketpair", "pipe"])

@@ -10,11 +10,8 @@ import time
 import pytest
 
 from fiber_helpers import backend, run  # noqa: F401 (fixtures)
-from poorio.cancel import CancelScope
+from poorio import CancelScope, Group, sleep, spawn
 from poorio.files import open_file, wrap_file
-from poorio.group import Group
-from poorio.scheduler import spawn
-from poorio.traps import sleep
 
 
 def test_write_then_read_text(tmp_path, backend):

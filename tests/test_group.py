@@ -5,11 +5,9 @@ from __future__ import annotations
 import pytest
 
 from fiber_helpers import backend, run  # noqa: F401 (fixtures)
-from poorio.cancel import CancelScope, move_on_after
+from poorio import CancelScope, Group, checkpoint, current, move_on_after, sleep, spawn, stats
 from poorio.errors import BaseExceptionGroup, Cancelled, DeadlockError, ExceptionGroup
-from poorio.group import Group
-from poorio.scheduler import current, spawn, stats
-from poorio.traps import checkpoint, sleep, suspend
+from poorio._core.traps import suspend
 
 
 class Boom(Exception):

@@ -23,12 +23,9 @@ import pytest
 
 from backend_support import ON_WINE
 from fiber_helpers import backend, run  # noqa: F401 (fixtures)
-from poorio import net
-from poorio.cancel import fail_after
+from poorio import fail_after, net, sleep, spawn, stats
 from poorio.errors import ClosedResourceError
-from poorio.scheduler import spawn, stats
 from poorio.streams import BLOCKING, FIBERS, WaitHook, blocking
-from poorio.traps import sleep
 
 MB = 1024 * 1024
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -377,9 +374,9 @@ _EMFILE_CHILD = textwrap.dedent(
     import json, logging, os, resource, socket, sys, time
     sys.path.insert(0, sys.argv[1])
     from poorio import net
-    from poorio.cancel import fail_after
-    from poorio.scheduler import run, spawn
-    from poorio.traps import sleep
+    from poorio import fail_after
+    from poorio import run, spawn
+    from poorio import sleep
 
     warnings = []
     class Count(logging.Handler):

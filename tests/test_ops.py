@@ -30,9 +30,8 @@ from poorio.ops import (
     timeout_op,
     writable_op,
 )
-from poorio.scheduler import notify_closing, spawn, stats
+from poorio import checkpoint, notify_closing, sleep, spawn, stats
 from poorio.sync import Cond, Lock
-from poorio.traps import checkpoint, sleep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -393,7 +392,7 @@ def test_cancelled_choice_leaves_no_registration(backend, pair):
 
 
 def test_cancelled_choice_in_a_timeout_scope_leaves_nothing(backend, pair):
-    from poorio.cancel import move_on_after
+    from poorio import move_on_after
 
     a, _ = pair
 
@@ -475,7 +474,7 @@ def test_join_op_returns_result_or_raises_and_can_race_a_timeout():
 
 
 def test_join_op_on_itself_raises():
-    from poorio.scheduler import current
+    from poorio import current
 
     async def main():
         with pytest.raises(RuntimeError, match="itself"):

@@ -13,12 +13,9 @@ import threading
 import pytest
 
 from fiber_helpers import backend, run  # noqa: F401 (fixtures)
-from poorio import process
-from poorio.cancel import fail_after, move_on_after
-from poorio.group import Group
+from poorio import Group, fail_after, move_on_after, process, sleep
 from poorio.platform import pidfd
 from poorio.process import DEVNULL, PIPE, STDOUT, open_process, run_process
-from poorio.traps import sleep
 
 PY = sys.executable
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -13,8 +13,7 @@ import sys
 import pytest
 
 from fiber_helpers import backend, run  # noqa: F401 (fixtures)
-from poorio import process
-from poorio.cancel import fail_after
+from poorio import fail_after, process
 from poorio.platform import facts
 
 CHILD = [sys.executable, "-c"]

@@ -18,12 +18,22 @@ import pytest
 import poorio
 
 from fiber_helpers import assert_clean, backend, run  # noqa: F401 (fixtures)
-from poorio.cancel import move_on_after
+from poorio import (
+    Fiber,
+    Scheduler,
+    checkpoint,
+    current,
+    dump,
+    move_on_after,
+    run as poorio_run,
+    sleep,
+    sleep_until,
+    spawn,
+    stats,
+    wait_readable,
+)
 from poorio.errors import DeadlockError
-from poorio.fiber import Fiber
-from poorio.scheduler import Scheduler, current, dump, spawn, stats
-from poorio.scheduler import run as poorio_run
-from poorio.traps import checkpoint, sleep, sleep_until, suspend, wait_readable
+from poorio._core.traps import suspend
 
 
 async def _record(log, name, n):

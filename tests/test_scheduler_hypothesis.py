@@ -26,12 +26,9 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from fiber_helpers import run  # noqa: E402
-from poorio.cancel import CancelScope, move_on_after  # noqa: E402
+from poorio import CancelScope, Group, current, move_on_after, sleep, spawn, wait_readable  # noqa: E402
 from poorio.errors import BaseExceptionGroup, BusyResourceError, Cancelled  # noqa: E402
-from poorio.group import Group  # noqa: E402
 from poorio.platform import backends  # noqa: E402
-from poorio.scheduler import current, spawn  # noqa: E402
-from poorio.traps import sleep, wait_readable  # noqa: E402
 
 PAIRS = 3  # socketpairs shared by the fibers of one program
 

@@ -15,12 +15,10 @@ import pytest
 
 from backend_support import takes_pipes
 from fiber_helpers import backend, run  # noqa: F401 (fixtures)
-from poorio.cancel import fail_after, move_on_after
+from poorio import fail_after, move_on_after, sleep, spawn, stats
 from poorio.errors import BusyResourceError, ClosedResourceError, IncompleteReadError, LimitOverrunError
-from poorio.scheduler import spawn, stats
 from poorio.streams import BLOCKING, BrokenResourceError, FdStream, blocking, pipe
 from poorio.platform import default_backend
-from poorio.traps import sleep
 
 pytestmark = pytest.mark.skipif(not takes_pipes(default_backend()), reason="these streams are pipes, which WSAPoll cannot poll")
 

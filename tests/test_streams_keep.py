@@ -14,10 +14,9 @@ import socket
 import sys
 
 from fiber_helpers import backend, run  # noqa: F401 (fixtures)
-from poorio.cancel import fail_after
+from poorio import fail_after, sleep, spawn, wait_readable
 from poorio.net import SocketStream
-from poorio.scheduler import spawn
-from poorio.traps import current_scheduler, sleep, wait_readable
+from poorio._core.traps import current_scheduler
 
 
 def _registered():

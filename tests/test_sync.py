@@ -12,9 +12,8 @@ from fiber_helpers import run  # noqa: F401 (fixtures)
 from poorio.channel import Channel
 from poorio.errors import Cancelled
 from poorio.ops import choice, timeout_op
-from poorio.scheduler import spawn
+from poorio import checkpoint, sleep, spawn
 from poorio.sync import Cond, Event, Lock, Semaphore
-from poorio.traps import checkpoint, sleep
 
 
 async def _wait(log, cond, name):

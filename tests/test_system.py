@@ -11,12 +11,9 @@ import textwrap
 import pytest
 
 from fiber_helpers import backend, run  # noqa: F401 (fixtures)
-from poorio import system
-from poorio.cancel import move_on_after
+from poorio import move_on_after, sleep, spawn, system
 from poorio.errors import BusyResourceError, ClosedResourceError
-from poorio.scheduler import spawn
 from poorio.system import POLL, THREAD, StdStream
-from poorio.traps import sleep
 from test_system_portable import ECHO_CHILD
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -23,7 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # wraps it in checks of the fd flags.
 ECHO_CHILD = textwrap.dedent("""
     import sys
-    import poorio.scheduler
+    import poorio
     from poorio import system
 
     async def main():
@@ -37,7 +37,7 @@ ECHO_CHILD = textwrap.dedent("""
             await dst.write_all(line.upper())
         await system.stderr().write_all(b"%s %s %d\\n" % (src.how.encode(), dst.how.encode(), total))
 
-    poorio.scheduler.run(main, backend=sys.argv[1])
+    poorio.run(main, backend=sys.argv[1])
 """)
 
 

@@ -10,13 +10,9 @@ import time
 import pytest
 
 from fiber_helpers import backend, run  # noqa: F401 (fixtures)
-from poorio import net
-from poorio.cancel import CancelScope, fail_after, move_on_after
+from poorio import CancelScope, Group, fail_after, move_on_after, net, sleep, spawn
 from poorio.errors import Cancelled
-from poorio.group import Group
-from poorio.scheduler import spawn
 from poorio.threads import WorkerPool, default_pool, run_in_thread
-from poorio.traps import sleep
 
 
 def _wait_until(predicate, seconds: float = 5.0) -> None:

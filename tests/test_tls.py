@@ -17,9 +17,7 @@ import threading
 import pytest
 
 from fiber_helpers import backend, run  # noqa: F401 (fixtures)
-from poorio import net, tls
-from poorio.cancel import fail_after, move_on_after
-from poorio.scheduler import spawn
+from poorio import fail_after, move_on_after, net, spawn, tls
 
 OPENSSL = shutil.which("openssl")
 pytestmark = pytest.mark.skipif(OPENSSL is None, reason="the openssl command is needed to make a certificate")

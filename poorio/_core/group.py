@@ -23,7 +23,7 @@ the same, and the ``Cancelled`` then reaches that scope.
 from __future__ import annotations
 
 from .cancel import CancelScope
-from .errors import BaseExceptionGroup, Cancelled
+from ..errors import BaseExceptionGroup, Cancelled
 from .traps import current_scheduler, suspend
 
 __all__ = ["Group"]

@@ -32,7 +32,7 @@ from __future__ import annotations
 import time
 import types
 
-from .platform import READABLE, WRITABLE
+from ..platform import READABLE, WRITABLE
 
 try:
     from _thread import _local

@@ -26,8 +26,8 @@ Internal API for the layers above (ops, IO objects, thread offload)::
 from __future__ import annotations
 
 from .cancel import CancelNode
-from .errors import AlreadyRegisteredError, BusyResourceError, Cancelled
-from .events import VIRTUAL_PERSISTENT
+from ..errors import AlreadyRegisteredError, BusyResourceError, Cancelled
+from ..events import VIRTUAL_PERSISTENT
 from .traps import suspend
 
 __all__ = ["Fiber", "Suspension"]

@@ -1,34 +1,4 @@
-"""An event set after the LuaEvents API: fd readiness, timers, virtual events and signals as one stream of events.
-
-This is poorio's notification layer.  An ``EventSet`` holds *events*, each
-of a one-letter kind (lowercase: one-shot, deleted once delivered;
-uppercase: persistent, deleted only by ``delete``):
-
-=========  ==========================  =====================================
-kind       source                      fires (``reason``)
-=========  ==========================  =====================================
-``v`` V    initial state (truthy:      when ``trigger``-ed (``triggered``)
-           triggered at once)
-``t`` T    seconds (``T`` repeats)     when due (``timeout``)
-``r`` R    an fd or ``fileno()`` obj   when readable (``read``)
-``w`` W    an fd or ``fileno()`` obj   when writable (``write``)
-``s`` S    a signal number             when the signal arrives (``signal``)
-=========  ==========================  =====================================
-
-Any event but a timer may carry a ``timeout``: if it has not fired within
-that many seconds it is delivered with reason ``timeout`` (a persistent
-event's timeout re-arms whenever it fires).  Each event has a ``context``
-the iterator hands back -- a callback, a fiber, anything.
-
-The set is iterated::
-
-    for ev in events(block):        # True, False, seconds, or None
-        ev.id, ev.reason, ev.source, ev.context
-
-It is usable on its own, as an event loop, and it is what the fiber
-scheduler dispatches from: the parked fiber is the event's context.  What it
-does *not* do: call anything.  Dispatching is the caller's business.
-"""
+"""The ``EventSet``: LuaEvents' event container, its kinds given as one-letter strings (see the package docstring)."""
 
 from __future__ import annotations
 
@@ -37,7 +7,7 @@ from collections import deque
 from itertools import count
 from time import monotonic
 
-from ._eventtypes import (
+from .kinds import (
     _KINDS,
     _READ,
     _SIGNAL,
@@ -64,13 +34,13 @@ from ._eventtypes import (
     EventStatistics,
     _seconds,
 )
-from ._eventtypes import __all__ as _eventtypes_all
-from ._fdinterest import FdInterest
-from ._timerheap import TimerHeap
-from .errors import AlreadyRegisteredError, ClosedResourceError, NotRegisteredError
-from .platform import DEFAULT_CAPACITY, ERROR, HANGUP, READABLE, WRITABLE, new_pool
-from .platform._libc import fileno as _fileno
-from .platform.wakeup import Waker
+from .kinds import __all__ as _eventtypes_all
+from .fdinterest import FdInterest
+from .timers import TimerHeap
+from ..errors import AlreadyRegisteredError, ClosedResourceError, NotRegisteredError
+from ..platform import DEFAULT_CAPACITY, ERROR, HANGUP, READABLE, WRITABLE, new_pool
+from ..platform._libc import fileno as _fileno
+from ..platform.wakeup import Waker
 
 __all__ = ["EventSet", "DEFAULT_CAPACITY", *_eventtypes_all]
 
@@ -212,7 +182,7 @@ class EventSet:
         ev._fd = fd
 
     def _listen(self, ev: Event) -> None:
-        from . import _signals  # signals are rare: keep them off the import path
+        from . import signals as _signals  # signals are rare: keep them off the import path
 
         signum = _signals.check_signal(ev.source)
         taken = self._signals.get(signum)
@@ -332,7 +302,7 @@ class EventSet:
             if not park:
                 self._fds.unwatch(ev._fd)
         elif code == _SIGNAL:
-            from . import _signals
+            from . import signals as _signals
 
             del self._signals[ev._fd]
             _signals.unlisten(ev._fd, self)

@@ -42,7 +42,7 @@ import os
 import signal
 import threading
 
-from .platform.facts import SIGNAL_WAKEUP_BY_DUP
+from ..platform.facts import SIGNAL_WAKEUP_BY_DUP
 
 __all__ = ["listen", "unlisten", "check_signal", "installed"]
 

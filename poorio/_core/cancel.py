@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import time
 
-from .errors import Cancelled
+from ..errors import Cancelled
 from .traps import current_scheduler
 
 __all__ = ["CancelNode", "CancelScope", "move_on_after", "move_on_at", "fail_after", "fail_at"]

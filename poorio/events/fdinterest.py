@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import errno
 
-from .errors import AlreadyRegisteredError, PoolFullError
-from .platform import READABLE, WRITABLE
+from ..errors import AlreadyRegisteredError, PoolFullError
+from ..platform import READABLE, WRITABLE
 
 __all__ = ["FdInterest"]
 

@@ -26,10 +26,10 @@ import time
 import types
 from collections import deque
 
-from .errors import Cancelled, ClosedResourceError, DeadlockError
-from .events import READ, TIMER, WRITE, EventSet
+from ..errors import Cancelled, ClosedResourceError, DeadlockError
+from ..events import READ, TIMER, WRITE, EventSet
 from .fiber import Fiber, Suspension, _Waker
-from .platform import DEFAULT_CAPACITY, READABLE, WRITABLE
+from ..platform import DEFAULT_CAPACITY, READABLE, WRITABLE
 from .traps import Checkpoint, Sleep, Suspend, YieldForIo, _fd, _thread_state, current_scheduler
 
 __all__ = [
