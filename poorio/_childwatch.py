@@ -28,9 +28,8 @@ from __future__ import annotations
 import os
 import signal
 
-from .events import SIGNAL_PERSISTENT
-from .threads import run_in_thread
 from ._core.traps import sleep, suspend, wait_readable
+from .threads import run_in_thread
 
 __all__ = ["wait_for_exit"]
 
@@ -38,18 +37,16 @@ __all__ = ["wait_for_exit"]
 class _SigchldWatch:
     """The main thread's SIGCHLD event, while any fiber waits for a child: it wakes them all."""
 
-    __slots__ = ("events", "eid", "waiters")
+    __slots__ = ("scheduler", "waiters")
 
     def __init__(self) -> None:
-        self.events = None  # the event set holding the signal event, while there is one
-        self.eid = None
+        self.scheduler = None  # the scheduler watching SIGCHLD for us, while one does
         self.waiters = []  # suspensions of fibers waiting for some child
 
     def add(self, susp) -> None:
-        if self.eid is None:
-            events = susp._sched._events
-            self.eid = events.add(SIGNAL_PERSISTENT, _SIGCHLD, self)
-            self.events = events
+        if self.scheduler is None:
+            susp.scheduler.watch_signal(_SIGCHLD, self)
+            self.scheduler = susp.scheduler
         self.waiters.append(susp)
         susp.on_wake(lambda: self._remove(susp))
 
@@ -58,12 +55,12 @@ class _SigchldWatch:
             self.waiters.remove(susp)
         except ValueError:
             pass
-        if not self.waiters and self.eid is not None:
-            events, eid = self.events, self.eid
-            self.events = self.eid = None
-            events.delete(eid)  # restores the handler that was there before
+        if not self.waiters and self.scheduler is not None:
+            scheduler, self.scheduler = self.scheduler, None
+            scheduler.unwatch_signal(_SIGCHLD)  # restores the handler that was there before
 
-    def _on_event(self, event) -> None:
+    def on_event(self) -> None:
+        """SIGCHLD arrived: every waiter polls its child."""
         for susp in list(self.waiters):
             susp.complete()
 

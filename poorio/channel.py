@@ -14,12 +14,12 @@ completes only when a get takes its value (Go's ``make(chan T)``).
 return what is still buffered, then raise ``EndOfChannel``.  Fibers parked on
 it wake with those same errors.
 
-A waiting fiber is queued as an entry (``poorio.ops._Entry``) holding its
-waiter.  Whoever pops an entry completes the waiter in the same step as it
-takes or gives the value, and skips entries whose waiter is already
-``done``; an entry also takes itself out when its waiter wakes some other
-way (a cancellation, another branch of a choice), so nothing is left behind
-and no value goes to a fiber that no longer wants it -- nor is lost on one.
+Waiting fibers are kept in ``poorio.ops.WaitQueue``s: whoever pops a
+waiter completes it in the same step as it takes or gives the value, and a
+waiter woken some other way (a cancellation, another branch of a choice)
+leaves by itself -- so nothing is left behind and no value goes to a fiber
+that no longer wants it, nor is lost on one.  A queue belongs to the
+scheduler whose fibers wait on it (see ``WaitQueue``).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from __future__ import annotations
 from collections import deque
 
 from .errors import ChannelClosedError, EndOfChannel
-from .ops import WOULD_BLOCK, Operation, _fail_all, _park
-from ._core.traps import Suspend, _trap
+from ._core.traps import Suspend
+from .ops import WOULD_BLOCK, Operation, WaitQueue
 
 __all__ = ["Queue", "Channel"]
 
@@ -51,8 +51,8 @@ class Queue:
             raise ValueError(f"a queue's maxsize must be >= 0, not {maxsize!r}")
         self._items = deque()  # buffered values, at most _maxsize
         self._maxsize = maxsize
-        self._getters = deque()  # _Entry of each parked getter; only while _items is empty
-        self._putters = deque()  # _Entry of each parked putter and its value; only while _items is full
+        self._getters = WaitQueue(self)  # parked getters; only while _items is empty
+        self._putters = WaitQueue(self)  # parked putters and their values; only while _items is full
         self._closed = False
 
     def put_op(self, value) -> Operation:
@@ -83,7 +83,7 @@ class Queue:
         """
         op = _PutOp(self, value)
         if op.attempt() is WOULD_BLOCK:
-            await _trap(Suspend(op.block, op))
+            await Suspend(op.block, op)
 
     async def get(self):
         """``await q.get()``: perform ``get_op()`` and return the value.
@@ -95,7 +95,7 @@ class Queue:
         op = _GetOp(self)
         value = op.attempt()
         if value is WOULD_BLOCK:
-            value = await _trap(Suspend(op.block, op))
+            value = await Suspend(op.block, op)
         return value
 
     def close(self) -> None:
@@ -106,8 +106,8 @@ class Queue:
         if self._closed:
             return
         self._closed = True
-        _fail_all(self._putters, lambda: ChannelClosedError(f"{self!r} was closed"))
-        _fail_all(self._getters, lambda: EndOfChannel(f"{self!r} was closed"))
+        self._putters.fail_all(lambda: ChannelClosedError(f"{self!r} was closed"))
+        self._getters.fail_all(lambda: EndOfChannel(f"{self!r} was closed"))
 
     @property
     def closed(self) -> bool:
@@ -166,14 +166,10 @@ class _PutOp(Operation):
         q = self.q
         if q._closed:
             raise ChannelClosedError(f"put on {q!r}")
-        getters = q._getters
-        while getters:  # the buffer is empty: hand the value straight over
-            entry = getters.popleft()
-            entry.queue = None
-            waiter = entry.waiter
-            if not waiter.done:
-                waiter.complete(self.value)
-                return None
+        getter = q._getters.pop()
+        if getter is not None:  # the buffer is empty: hand the value straight over
+            getter.waiter.complete(self.value)
+            return None
         items = q._items
         if len(items) < q._maxsize:
             items.append(self.value)
@@ -181,7 +177,7 @@ class _PutOp(Operation):
         return WOULD_BLOCK
 
     def block(self, waiter) -> None:
-        _park(self.q._putters, waiter, self.value)
+        self.q._putters.park(waiter, self.value)
 
     def __repr__(self) -> str:
         return f"put on {self.q!r}"
@@ -196,31 +192,23 @@ class _GetOp(Operation):
     def attempt(self):
         q = self.q
         items = q._items
-        putters = q._putters
         if items:
             value = items.popleft()
-            while putters:  # the buffer was full: the oldest putter takes the freed slot
-                entry = putters.popleft()
-                entry.queue = None
-                waiter = entry.waiter
-                if not waiter.done:
-                    items.append(entry.value)
-                    waiter.complete(None)
-                    break
+            putter = q._putters.pop()
+            if putter is not None:  # the buffer was full: the oldest putter takes the freed slot
+                items.append(putter.value)
+                putter.waiter.complete(None)
             return value
-        while putters:  # a rendezvous: take straight from a putter
-            entry = putters.popleft()
-            entry.queue = None
-            waiter = entry.waiter
-            if not waiter.done:
-                waiter.complete(None)
-                return entry.value
+        putter = q._putters.pop()
+        if putter is not None:  # a rendezvous: take straight from a putter
+            putter.waiter.complete(None)
+            return putter.value
         if q._closed:
             raise EndOfChannel(f"get from {q!r}")
         return WOULD_BLOCK
 
     def block(self, waiter) -> None:
-        _park(self.q._getters, waiter, None)
+        self.q._getters.park(waiter)
 
     def __repr__(self) -> str:
         return f"get from {self.q!r}"

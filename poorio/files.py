@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from ._core.cancel import CancelScope
 from .sync import Lock
-from .threads import _run_uncancelled, run_in_thread
+from .threads import run_in_thread
 
 __all__ = ["AsyncFile", "open_file", "wrap_file"]
 
@@ -177,7 +177,7 @@ class AsyncFile:
         with CancelScope(shield=True):
             async with self._lock:
                 if not self._raw.closed:
-                    await _run_uncancelled(self._raw.close)
+                    await run_in_thread(self._raw.close)  # shielded: waited for even when cancelled
 
     async def __aenter__(self) -> AsyncFile:
         return self

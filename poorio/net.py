@@ -110,6 +110,21 @@ def _prepare(sock: socket.socket) -> socket.socket:
     return sock
 
 
+def _finalize_socket(self) -> None:
+    """``__del__`` of the socket objects that are not streams: close a socket nobody closed.
+
+    Its fd may still be registered (kept between waits), so the close is
+    handed over to go after the registration (see ``FdWaits.close_later``).
+    """
+    sock = getattr(self, "_sock", None)
+    if sock is not None and sock.fileno() >= 0:
+        waits = getattr(self, "_waits", None)
+        if waits is None:
+            sock.close()
+        else:
+            waits.close_later(sock.close)
+
+
 def _close_socket(sock: socket.socket, wait: WaitHook) -> None:
     fd = sock.fileno()
     if fd >= 0:
@@ -194,11 +209,12 @@ class Listener(_SocketOptions):
     logs a warning, sleeps a growing delay (up to 1 s) and retries.
     """
 
-    __slots__ = ("_sock", "_wait", "_unlink", "_nodelay")
+    __slots__ = ("_sock", "_wait", "_waits", "_unlink", "_nodelay")
 
     def __init__(self, sock: socket.socket, *, wait: WaitHook | None = None, nodelay: bool = False) -> None:
         self._sock = _prepare(sock)
         self._wait = FIBERS if wait is None else wait
+        self._waits = self._wait.waits(sock.fileno())
         self._unlink = None  # (path, device, inode) of a Unix socket file to remove on close
         self._nodelay = nodelay
 
@@ -220,7 +236,9 @@ class Listener(_SocketOptions):
             try:
                 conn, _ = sock.accept()  # accept4(SOCK_CLOEXEC) where the OS has it
             except BlockingIOError:
-                await wait.readable(fd)
+                await self._waits.readable
+                if self._sock.fileno() < 0:
+                    raise ClosedResourceError("the listener was closed") from None
             except OSError as error:
                 if error.errno not in _ACCEPT_EXHAUSTED:
                     raise
@@ -240,6 +258,8 @@ class Listener(_SocketOptions):
                     conn.close()
                     raise
                 return stream
+
+    __del__ = _finalize_socket
 
     @property
     def reuse_address(self) -> bool:
@@ -284,11 +304,12 @@ class Listener(_SocketOptions):
 class DatagramSocket(_SocketOptions):
     """A UDP socket: ``send_to(data, address)`` and ``receive_from(max_size)``, one syscall each."""
 
-    __slots__ = ("_sock", "_wait")
+    __slots__ = ("_sock", "_wait", "_waits")
 
     def __init__(self, sock: socket.socket, *, wait: WaitHook | None = None) -> None:
         self._sock = _prepare(sock)
         self._wait = FIBERS if wait is None else wait
+        self._waits = self._wait.waits(sock.fileno())
 
     async def send_to(self, data, address) -> int:
         """Send one datagram to ``address`` (a numeric ``(host, port)``); return the bytes sent.
@@ -303,7 +324,8 @@ class DatagramSocket(_SocketOptions):
             try:
                 return self._sock.sendto(data, _SEND_FLAGS, address)
             except BlockingIOError:
-                await self._wait.writable(self._open())
+                await self._waits.writable
+                self._open()
 
     async def receive_from(self, max_size: int = 65536) -> tuple:
         """One datagram as ``(data, address)``; a longer datagram is truncated to ``max_size``.
@@ -316,7 +338,10 @@ class DatagramSocket(_SocketOptions):
             try:
                 return self._sock.recvfrom(max_size)
             except BlockingIOError:
-                await self._wait.readable(self._open())
+                await self._waits.readable
+                self._open()
+
+    __del__ = _finalize_socket
 
     def _open(self) -> int:
         fd = self._sock.fileno()

@@ -33,19 +33,22 @@ nothing behind.
 
 A *waiter* is what ``block`` is handed: the fiber's ``Suspension`` itself
 for a lone operation, or a ``_Branch`` for one branch of a choice.  Both
-offer ``done``, ``complete(value)``, ``fail(error)``, ``on_wake(callback)``
-and ``watch(kind, source)``.
+offer ``done``, ``fiber``, ``scheduler``, ``complete(value)``,
+``fail(error)``, ``on_wake(callback)``, ``watch_fd(fd, direction)`` and
+``watch_deadline(deadline)``.  Objects that fibers wait on queue their
+waiters in a ``WaitQueue``.
 """
 
 from __future__ import annotations
 
 import math
 import os
+from _thread import get_ident
 from collections import deque
 from time import monotonic as _monotonic
 
-from .events import READ, TIMER, WRITE
-from ._core.traps import Suspend, _fd, _trap
+from ._core.traps import Suspend, check_seconds, fd_of
+from .platform import READABLE, WRITABLE
 
 # Where a choice starts trying its branches.  Fairness needs no statistical
 # quality, so a 32-bit xorshift (Marsaglia, 2003) seeded once from the OS
@@ -67,6 +70,7 @@ def _random_below(n: int) -> int:
 __all__ = [
     "WOULD_BLOCK",
     "Operation",
+    "WaitQueue",
     "choice",
     "always",
     "never",
@@ -130,8 +134,7 @@ class Operation:
         """
         value = self.attempt()
         if value is WOULD_BLOCK:
-            # The trap itself rather than traps.suspend(): one coroutine frame less per wait.
-            value = await _trap(Suspend(self.block, self))
+            value = await Suspend(self.block, self)
         return self.post(value)
 
     def wrap(self, fn) -> Operation:
@@ -192,7 +195,7 @@ class _Choice(Operation):
             if value is not WOULD_BLOCK:
                 return op.post(value)
             i = i + 1 if i + 1 < n else 0
-        index, value = await _trap(Suspend(self._block_all, self))
+        index, value = await Suspend(self._block_all, self)
         return ops[index].post(value)
 
     def _block_all(self, susp) -> None:
@@ -231,6 +234,10 @@ class _Branch:
     def fiber(self):
         return self.susp.fiber
 
+    @property
+    def scheduler(self):
+        return self.susp.scheduler
+
     def complete(self, value=None) -> bool:
         return self.susp.complete((self.index, value))
 
@@ -240,19 +247,22 @@ class _Branch:
     def on_wake(self, callback) -> None:
         self.susp.on_wake(callback)
 
-    def watch(self, kind: str, source=None, timeout=None) -> int:
-        return self.susp.watch(kind, source, timeout, (self.index, None))
+    def watch_fd(self, fd: int, direction: int) -> None:
+        self.susp.watch_fd(fd, direction, (self.index, None))
+
+    def watch_deadline(self, deadline: float) -> None:
+        self.susp.watch_deadline(deadline, (self.index, None))
 
 
 class _Entry:
-    """A fiber parked on a queue: its waiter, the value it puts, and the deque holding the entry."""
+    """A waiter parked in a ``WaitQueue``, with the value it offers."""
 
     __slots__ = ("waiter", "value", "queue")
 
     def __init__(self, waiter, value, queue: deque) -> None:
         self.waiter = waiter
         self.value = value
-        self.queue = queue  # None once popped by a partner or dropped
+        self.queue = queue  # the deque holding the entry; None once popped by a partner or dropped
 
     def __call__(self) -> None:
         """The waiter woke: leave the queue, unless a partner popped this entry already."""
@@ -262,19 +272,85 @@ class _Entry:
             queue.remove(self)
 
 
-def _park(queue: deque, waiter, value=None) -> None:
-    """Queue ``waiter`` (with the value it offers) until a partner pops it or it wakes otherwise."""
-    entry = _Entry(waiter, value, queue)
-    queue.append(entry)
-    waiter.on_wake(entry)
+class WaitQueue:
+    """The waiters parked on one side of a synchronisation object, oldest first.
 
+    ``park`` queues a waiter (with the value it offers); it leaves the queue
+    by itself when it wakes some other way (cancellation, another branch of
+    a choice).  ``pop`` hands out the oldest waiter still waiting, which the
+    caller completes in the same step as it gives or takes the value -- so
+    no value goes to a fiber that no longer wants it, nor is lost on one.
 
-def _fail_all(queue: deque, make_error) -> None:
-    """Pop every entry of ``queue`` and fail its waiter with ``make_error()``."""
-    while queue:
-        entry = queue.popleft()
-        entry.queue = None
-        entry.waiter.fail(make_error())  # a no-op for a waiter already done
+    The queue belongs to the scheduler whose fibers wait in it: a fiber of
+    another thread's scheduler that would park beside them, or wake one of
+    them, gets ``RuntimeError`` instead -- a wake-up never crosses threads
+    silently (use ``poorio.from_thread`` to cross).
+    """
+
+    __slots__ = ("_entries", "_owner")
+
+    def __init__(self, owner) -> None:
+        self._entries: deque = deque()
+        self._owner = owner  # the object this queue belongs to, named in errors
+
+    def park(self, waiter, value=None) -> None:
+        """Queue ``waiter`` until a partner pops it or it wakes otherwise.
+
+        Raises:
+            RuntimeError: fibers of another scheduler already wait here.
+        """
+        entries = self._entries
+        if entries and entries[0].waiter.scheduler is not waiter.scheduler:
+            raise RuntimeError(self._crossing())
+        entry = _Entry(waiter, value, entries)
+        entries.append(entry)
+        waiter.on_wake(entry)
+
+    def pop(self):
+        """The oldest entry whose waiter still waits (``.waiter``, ``.value``), taken out; None if none.
+
+        Raises:
+            RuntimeError: the waiters belong to a scheduler running in another thread.
+        """
+        entries = self._entries
+        while entries:
+            entry = entries[0]
+            waiter = entry.waiter
+            if waiter.scheduler.thread != get_ident():
+                raise RuntimeError(self._crossing())
+            entries.popleft()
+            entry.queue = None
+            if not waiter.done:
+                return entry
+        return None
+
+    def wake_all(self, value=None) -> None:
+        """Complete every waiter with ``value``."""
+        while True:
+            entry = self.pop()
+            if entry is None:
+                return
+            entry.waiter.complete(value)
+
+    def fail_all(self, make_error) -> None:
+        """Fail every waiter with ``make_error()``."""
+        while True:
+            entry = self.pop()
+            if entry is None:
+                return
+            entry.waiter.fail(make_error())
+
+    def _crossing(self) -> str:
+        return (
+            f"{self._owner!r} is waited on by fibers of a poorio scheduler running in another thread; "
+            "fiber primitives belong to one scheduler (use poorio.from_thread to cross threads)"
+        )
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __bool__(self) -> bool:
+        return bool(self._entries)
 
 
 def choice(*ops: Operation) -> Operation:
@@ -344,7 +420,7 @@ class _SleepOp(Operation):
 
     def block(self, waiter) -> None:
         if self.seconds != math.inf:  # forever needs no timer
-            waiter.watch(TIMER, self.seconds)
+            waiter.watch_deadline(_monotonic() + self.seconds)
 
     def __repr__(self) -> str:
         return f"sleep_op({self.seconds!r})"
@@ -363,16 +439,15 @@ class _DeadlineOp(Operation):
 
     def block(self, waiter) -> None:
         if self.deadline != math.inf:
-            waiter.watch(TIMER, max(self.deadline - _monotonic(), 0.0))
+            waiter.watch_deadline(self.deadline)
 
     def __repr__(self) -> str:
         return f"deadline in {self.deadline - _monotonic():.3f}s"
 
 
 def _check_seconds(seconds: float, what: str) -> float:
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-        raise TypeError(f"{what} needs a number of seconds, not {seconds!r}")
-    if not seconds >= 0:  # also NaN
+    seconds = check_seconds(seconds, what)
+    if seconds < 0:
         raise ValueError(f"{what} needs a duration >= 0, not {seconds!r}")
     return float(seconds)
 
@@ -391,7 +466,7 @@ def sleep_op(seconds: float) -> Operation:
 
 def sleep_until_op(deadline: float) -> Operation:
     """An operation that completes (with None) once ``time.monotonic()`` reaches ``deadline``."""
-    return _DeadlineOp(float(deadline))
+    return _DeadlineOp(float(check_seconds(deadline, "sleep_until_op()'s deadline")))
 
 
 def timeout_op(seconds: float) -> Operation:
@@ -410,20 +485,20 @@ def timeout_op(seconds: float) -> Operation:
 class _IoOp(Operation):
     """Ready when the kernel reports the fd ready in one direction."""
 
-    __slots__ = ("fd", "kind")
+    __slots__ = ("fd", "direction")
 
-    def __init__(self, fd: int, kind: str) -> None:
+    def __init__(self, fd: int, direction: int) -> None:
         self.fd = fd
-        self.kind = kind
+        self.direction = direction  # READABLE or WRITABLE
 
     def attempt(self):
         return WOULD_BLOCK  # readiness is only known by asking the kernel, i.e. by blocking
 
     def block(self, waiter) -> None:
-        waiter.watch(self.kind, self.fd)
+        waiter.watch_fd(self.fd, self.direction)
 
     def __repr__(self) -> str:
-        return f"{'readable' if self.kind == READ else 'writable'}_op(fd {self.fd})"
+        return f"{'readable' if self.direction == READABLE else 'writable'}_op(fd {self.fd})"
 
 
 def readable_op(obj) -> Operation:
@@ -434,7 +509,7 @@ def readable_op(obj) -> Operation:
         BusyResourceError: (when performed) another fiber already waits to read it.
         ClosedResourceError: (when performed) it was closed (``notify_closing``) meanwhile.
     """
-    return _IoOp(_fd(obj), READ)
+    return _IoOp(fd_of(obj, "readable_op()'s argument"), READABLE)
 
 
 def writable_op(obj) -> Operation:
@@ -445,7 +520,7 @@ def writable_op(obj) -> Operation:
         BusyResourceError: (when performed) another fiber already waits to write it.
         ClosedResourceError: (when performed) it was closed (``notify_closing``) meanwhile.
     """
-    return _IoOp(_fd(obj), WRITE)
+    return _IoOp(fd_of(obj, "writable_op()'s argument"), WRITABLE)
 
 
 class _JoinOp(Operation):
@@ -457,23 +532,12 @@ class _JoinOp(Operation):
         self.fiber = fiber
 
     def attempt(self):
-        fiber = self.fiber
-        if fiber._done:
-            return None
-        if fiber is fiber._sched.current:
-            raise RuntimeError("a fiber cannot join itself")
-        return WOULD_BLOCK
+        return None if self.fiber.done() else WOULD_BLOCK
 
     def block(self, waiter) -> None:
         fiber = self.fiber
-        fiber._add_joiner(waiter)
-
-        def drop() -> None:  # the fiber clears its joiners when it ends; before that, leave
-            joiners = fiber._joiners
-            if joiners is not None and waiter in joiners:
-                joiners.remove(waiter)
-
-        waiter.on_wake(drop)
+        fiber.add_joiner(waiter)  # refuses a fiber's own join
+        waiter.on_wake(lambda: fiber.remove_joiner(waiter))
 
     def post(self, value):
         return self.fiber.result()

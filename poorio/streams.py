@@ -2,15 +2,22 @@
 
 A stream owns one non-blocking, close-on-exec fd (a socket, a pipe end) and
 never hands it around.  ``read_some`` and ``write_some`` make one syscall and
-return what the kernel did; only when it says ``EAGAIN`` does the stream park
-on readiness and then retry.  ``write_all``, ``read_exactly``, ``read_until``
-and ``read_line`` are built on them and named for what they do.  Errors from
-the kernel are raised as the ``OSError`` it gave (``ECONNRESET``, ``EPIPE``...).
+return what the kernel did; a stream parks on readiness when the kernel says
+``EAGAIN`` -- and, for reads, also *before* the syscall when the previous
+read came back short: the kernel's buffer was emptied then, so the next
+read would most likely say ``EAGAIN`` (request/response traffic), and
+waiting first saves that syscall (libuv does the same).  ``write_all``,
+``read_exactly``, ``read_until`` and ``read_line`` are built on them and
+named for what they do.  Errors from the kernel are raised as the
+``OSError`` it gave (``ECONNRESET``, ``EPIPE``...).
 
 Streams reach the kernel's readiness through a *wait hook*: ``FIBERS`` (the
-default) parks the current fiber on the scheduler; ``BLOCKING`` blocks the
-thread, so the same stream class runs without any scheduler -- drive its
-coroutines with ``blocking(...)``.
+default) parks the current fiber on the scheduler, keeping the fd
+registered between waits (its ``KeptFd``: the stream tells the scheduler
+before it closes the fd); ``BLOCKING`` blocks the thread, so the same
+stream class runs without any scheduler -- drive its coroutines with
+``blocking(...)``.  A stream asks its hook once, at birth, for the two
+awaitables it waits on (``WaitHook.waits``), and awaits them ever after.
 
 What this module does not do: buffer writes, buffer reads beyond the one
 delimiter search of ``read_until`` (bytes read past a delimiter are kept and
@@ -23,16 +30,18 @@ import os
 import time
 
 from ._core.cancel import move_on_after
-from .errors import BrokenResourceError, ClosedResourceError, IncompleteReadError, LimitOverrunError
-from .platform import READABLE, WRITABLE, new_pool
 from ._core.scheduler import notify_closing
-from ._core.traps import FdKeeper, YieldForIo, _trap, checkpoint, sleep, wait_readable, wait_writable
+from ._core.traps import YieldForIo, checkpoint, sleep, wait_readable, wait_writable
+from .errors import BrokenResourceError, ClosedResourceError, IncompleteReadError, LimitOverrunError
+from .events import KeptFd
+from .platform import READABLE, WRITABLE, new_pool
 
 __all__ = [
     "Stream",
     "FdStream",
     "BrokenResourceError",
     "WaitHook",
+    "FdWaits",
     "FIBERS",
     "BLOCKING",
     "blocking",
@@ -45,18 +54,58 @@ DEFAULT_READ_SIZE = 65536  # what read_some asks the kernel for when not told
 _FAIR_EVERY = 32  # immediate successes in a row before a stream yields to other fibers
 
 
+class FdWaits:
+    """What an IO object awaits for its fd, made once by its wait hook: ``readable``, ``writable``.
+
+    Each is an awaitable that can be awaited again and again.  ``close_later``
+    is for a finalizer: it closes the fd once no wait registration holds it.
+    """
+
+    __slots__ = ("readable", "writable", "kept")
+
+    def __init__(self, readable, writable, kept: KeptFd | None = None) -> None:
+        self.readable = readable
+        self.writable = writable
+        self.kept = kept  # the fd's KeptFd when its registration outlives each wait
+
+    def close_later(self, close) -> None:
+        """Call ``close()`` now, or -- when the fd may still be registered -- as soon as it is not."""
+        if self.kept is None:
+            close()
+        else:
+            self.kept.close_later(close)
+
+
+class _Deferred:
+    """An awaitable that awaits ``fn(fd)`` afresh each time: a hook's ``readable``/``writable`` as an ``FdWaits`` member."""
+
+    __slots__ = ("fn", "fd")
+
+    def __init__(self, fn, fd: int) -> None:
+        self.fn = fn
+        self.fd = fd
+
+    def __await__(self):
+        return self.fn(self.fd).__await__()
+
+
 class WaitHook:
-    """How a stream waits for its fd: the awaitables/calls a stream needs.
+    """How an IO object waits for its fd: the awaitables and calls it needs.
 
     ``readable(fd)``/``writable(fd)`` wait for readiness;
     ``writable_within(fd, seconds)`` waits at most that long and says
     whether the fd became writable; ``checkpoint()`` is a cancellation and
     fairness point; ``sleep(seconds)`` backs off; ``closing(fd)`` is told
-    before the fd is closed.  Subclass it to run streams on another kind of
+    before the fd is closed; ``waits(fd)`` makes the ``FdWaits`` an IO
+    object keeps for its fd.  Subclass it to run streams on another kind of
     loop.
     """
 
     __slots__ = ()
+
+    def waits(self, fd: int) -> FdWaits:
+        """The awaitables an IO object keeps for ``fd`` (by default: ``readable(fd)``/``writable(fd)`` afresh)."""
+        return FdWaits(_Deferred(self.readable, fd), _Deferred(self.writable, fd))
 
     async def sleep(self, seconds: float) -> None:
         raise NotImplementedError
@@ -87,6 +136,11 @@ class _FiberWait(WaitHook):
     writable = staticmethod(wait_writable)
     checkpoint = staticmethod(checkpoint)
     sleep = staticmethod(sleep)
+
+    def waits(self, fd: int) -> FdWaits:
+        """Two traps built once, whose registration stays between waits (``close`` tells the scheduler first)."""
+        kept = KeptFd(fd)
+        return FdWaits(YieldForIo(fd, READABLE, kept), YieldForIo(fd, WRITABLE, kept), kept)
 
     async def writable_within(self, fd: int, seconds: float) -> bool:
         with move_on_after(seconds) as scope:
@@ -344,7 +398,7 @@ class FdStream(Stream):
     must do so too.
     """
 
-    __slots__ = ("_fd", "_wait", "_streak", "_keeper", "_rtrap", "_wtrap", "_drained")
+    __slots__ = ("_fd", "_wait", "_waits", "_streak", "_drained")
 
     def __init__(self, fd: int, *, wait: WaitHook | None = None) -> None:
         os.set_blocking(fd, False)
@@ -354,17 +408,9 @@ class FdStream(Stream):
         self._init_stream()
         self._fd = fd  # -1 once closed
         self._wait = FIBERS if wait is None else wait
+        self._waits = self._wait.waits(fd)  # awaited on every wait; see WaitHook.waits
         self._streak = 0  # syscalls in a row that did not have to wait
         self._drained = False  # the last read_some got less than it asked for
-        # With fibers, the stream yields its own two traps: built once, and
-        # with a keeper, so its fd stays registered between waits (close()
-        # tells the scheduler first; __del__ hands the fd over, see _finalize).
-        if self._wait is FIBERS:
-            self._keeper = FdKeeper()
-            self._rtrap = YieldForIo(fd, READABLE, self._keeper)
-            self._wtrap = YieldForIo(fd, WRITABLE, self._keeper)
-        else:
-            self._keeper = self._rtrap = self._wtrap = None
 
     # -- the primitives: one syscall each ------------------------------------------
 
@@ -384,7 +430,7 @@ class FdStream(Stream):
             raise ValueError(f"max_bytes must be >= 1, not {max_bytes!r}")
         if self._streak >= _FAIR_EVERY or self._fd < 0:  # rare: a call saved on the hot path
             await self._fair()
-        if self._drained and self._rtrap is not None:
+        if self._drained:
             # The last read emptied the kernel's buffer, so this one would
             # most likely fail with EAGAIN (request/response traffic): wait
             # first, as libuv does after a partial read.  The fd is still
@@ -451,20 +497,14 @@ class FdStream(Stream):
     async def _park_reader(self) -> None:
         """Wait until the fd is readable (the kernel said EAGAIN, or will); then it must still be open."""
         self._streak = 0
-        if self._rtrap is not None:
-            await _trap(self._rtrap)
-        else:
-            await self._wait.readable(self._fd)
+        await self._waits.readable
         if self._fd < 0:  # closed by another fiber after ours was woken
             raise ClosedResourceError(f"{type(self).__name__} was closed")
 
     async def _park_writer(self) -> None:
         """Wait until the fd is writable; then it must still be open."""
         self._streak = 0
-        if self._wtrap is not None:
-            await _trap(self._wtrap)
-        else:
-            await self._wait.writable(self._fd)
+        await self._waits.writable
         if self._fd < 0:  # closed by another fiber after ours was woken
             raise ClosedResourceError(f"{type(self).__name__} was closed")
 
@@ -535,15 +575,17 @@ class FdStream(Stream):
             self._finalize(fd, lambda: os.close(fd))
 
     def _finalize(self, fd: int, close) -> None:
-        """Close a stream nobody closed: through the event set that may still hold its fd, else now.
+        """Close a stream nobody closed, once no wait registration holds its fd.
 
         A finalizer runs at any moment (mid-bookkeeping, or in another
-        thread), so it must not touch the pool itself -- it hands the fd over.
+        thread), so it must not touch the pool itself: ``close_later`` hands
+        the fd to the notifier that may hold it.
         """
-        keeper = getattr(self, "_keeper", None)
-        events = keeper.events if keeper is not None else None
-        if events is None or not events.defer_close(fd, close):
+        waits = getattr(self, "_waits", None)
+        if waits is None:
             close()
+        else:
+            waits.close_later(close)
 
 
 def pipe(*, wait: WaitHook | None = None) -> tuple:

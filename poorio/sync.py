@@ -22,9 +22,7 @@ leaves its queue at once, and is never handed a permit.
 
 from __future__ import annotations
 
-from collections import deque
-
-from .ops import WOULD_BLOCK, Operation, _park
+from .ops import WOULD_BLOCK, Operation, WaitQueue
 
 __all__ = ["Cond", "Event", "Semaphore", "Lock"]
 
@@ -36,7 +34,7 @@ class Cond:
 
     def __init__(self) -> None:
         self._signalled = False
-        self._waiters = deque()  # entries of the parked waiters; only while not signalled
+        self._waiters = WaitQueue(self)  # only while not signalled
 
     def wait_op(self) -> Operation:
         """The operation of waiting for the signal; it completes with None."""
@@ -53,11 +51,7 @@ class Cond:
     def signal(self) -> None:
         """Wake every waiter, and let every later wait complete at once."""
         self._signalled = True
-        waiters = self._waiters
-        while waiters:
-            entry = waiters.popleft()
-            entry.queue = None
-            entry.waiter.complete(None)  # a no-op for a waiter already done
+        self._waiters.wake_all()
 
     def __repr__(self) -> str:
         state = "signalled" if self._signalled else f"waiters={len(self._waiters)}"
@@ -92,7 +86,7 @@ class _WaitOp(Operation):
         return None if self.cond._signalled else WOULD_BLOCK
 
     def block(self, waiter) -> None:
-        _park(self.cond._waiters, waiter)
+        self.cond._waiters.park(waiter)
 
     def __repr__(self) -> str:
         return f"wait on {self.cond!r}"
@@ -113,7 +107,7 @@ class Semaphore:
             raise ValueError(f"a semaphore needs 0 <= value <= max_value, not {value!r}, {max_value!r}")
         self._value = value  # free permits; 0 whenever fibers wait
         self._max = max_value
-        self._waiters = deque()  # entries of the fibers waiting for a permit
+        self._waiters = WaitQueue(self)  # the fibers waiting for a permit
 
     def acquire_op(self) -> Operation:
         """The operation of taking a permit; it completes with None."""
@@ -133,12 +127,10 @@ class Semaphore:
         Raises:
             ValueError: the release would exceed ``max_value``.
         """
-        waiters = self._waiters
-        while waiters:
-            entry = waiters.popleft()
-            entry.queue = None
-            if entry.waiter.complete(None):  # the permit passes straight to it
-                return
+        waiter = self._waiters.pop()
+        if waiter is not None:
+            waiter.waiter.complete(None)  # the permit passes straight to it
+            return
         if self._max is not None and self._value >= self._max:
             raise ValueError(f"{self!r} released more often than acquired")
         self._value += 1
@@ -199,7 +191,7 @@ class _AcquireOp(Operation):
         return WOULD_BLOCK
 
     def block(self, waiter) -> None:
-        _park(self.sem._waiters, waiter)
+        self.sem._waiters.park(waiter)
 
     def __repr__(self) -> str:
         return f"acquire {self.sem!r}"

@@ -38,8 +38,8 @@ import os
 from _thread import allocate_lock
 from collections import deque
 
-from .errors import Cancelled, ClosedResourceError
 from ._core.traps import suspend
+from .errors import Cancelled, ClosedResourceError
 
 __all__ = ["WorkerPool", "WorkerPoolStatistics", "run_in_thread", "default_pool", "DEFAULT_MAX_THREADS"]
 
@@ -219,21 +219,13 @@ async def run_in_thread(fn, *args, cancellable: bool = False, pool: WorkerPool |
     job = _Job(fn, args)
 
     def setup(susp) -> None:
-        if not cancellable and susp.fiber._scope._effective:
+        if not cancellable and susp.cancel_requested:
             susp.fail(Cancelled())  # not abortable, so the scheduler did not check: do not start it
             return
         _start(pool, job, susp)
 
     what = f"{getattr(fn, '__qualname__', fn)!s} in a worker thread"
     return await suspend(setup, what, cancellable)
-
-
-async def _run_uncancelled(fn, *args, pool: WorkerPool | None = None):
-    """``fn(*args)`` in a worker, waited for even by a cancelled fiber (closing a file)."""
-    if pool is None:
-        pool = _default if _default is not None else default_pool()
-    job = _Job(fn, args)
-    return await suspend(lambda susp: _start(pool, job, susp), "a close in a worker thread", False)
 
 
 def _start(pool: WorkerPool, job: _Job, susp) -> None:

@@ -19,7 +19,7 @@ def assert_clean(events: EventSet) -> None:
     """Nothing held, nothing queued, no fd registered but the wake-up channel."""
     stats = events.statistics()
     assert (stats.events, stats.fds, stats.timers, stats.pending, stats.signals) == (0, 0, 0, 0, 0), stats
-    assert list(events._pool.fds()) == [events._waker.fileno()]
+    assert events.notifier.statistics().watching == 0
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def es(backend):
             assert_clean(events)
     finally:
         events.close()
-    assert events._pool.closed and events._waker.closed
+    assert events.notifier.closed and events.notifier.waker.closed
 
 
 @pytest.fixture

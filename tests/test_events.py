@@ -93,13 +93,13 @@ def test_ids_are_ints_never_reused(es):
 def test_one_shot_read_fires_when_readable_and_unregisters(es, pair):
     a, b = pair
     rid = es.add("r", b, "reader")
-    assert es._pool.interest(b) == READABLE
+    assert es.notifier.interest(b.fileno()) == READABLE
     assert drain(es) == []
     a.send(b"x")
     [ev] = list(es(False))
     assert (ev.id, ev.kind, ev.reason, ev.source, ev.context) == (rid, "r", REASON_READ, b, "reader")
     assert b.recv(1) == b"x"
-    assert es.statistics().fds == 0 and b not in es._pool
+    assert es.statistics().fds == 0 and es.notifier.interest(b.fileno()) == 0
 
 
 def test_persistent_read_is_level_triggered_until_deleted(es, pair):
@@ -129,15 +129,15 @@ def test_read_and_write_on_one_fd_share_one_registration(es, pair):
     a, b = pair
     rid = es.add("R", b)
     wid = es.add("W", b)
-    assert es.statistics().fds == 1 and es._pool.interest(b) == READABLE | WRITABLE
+    assert es.statistics().fds == 1 and es.notifier.interest(b.fileno()) == READABLE | WRITABLE
     a.send(b"x")
     assert sorted(drain(es)) == sorted([(rid, "read", 0), (wid, "write", 0)])
     es.delete(rid)
-    assert es._pool.interest(b) == WRITABLE
+    assert es.notifier.interest(b.fileno()) == WRITABLE
     es.add("r", b)
-    assert es._pool.interest(b) == READABLE | WRITABLE
+    assert es.notifier.interest(b.fileno()) == READABLE | WRITABLE
     es.delete(wid)
-    assert es._pool.interest(b) == READABLE
+    assert es.notifier.interest(b.fileno()) == READABLE
     es.forget_fd(b)
     assert es.statistics().fds == 0
 
@@ -224,7 +224,7 @@ def test_forget_fd_returns_the_events_and_drops_the_fd_now(es, pair):
     other = es.add("r", a)
     gone = es.forget_fd(b)
     assert sorted((ev.id, ev.context) for ev in gone) == [(rid, "r-owner"), (wid, "w-owner")]
-    assert b not in es._pool and rid not in es and wid not in es
+    assert es.notifier.interest(b.fileno()) == 0 and rid not in es and wid not in es
     assert es.forget_fd(b) == []
     b.send(b"x")
     assert drain(es) == [(other, "read", 0)]
@@ -475,6 +475,6 @@ def test_context_manager_and_close_on_exec(backend, pair):
         es.add("R", pair[0])
         # On Windows the waker is a socket pair, and a SOCKET is a handle, not an fd.
         inheritable = os.get_handle_inheritable if sys.platform == "win32" else os.get_inheritable
-        assert not inheritable(es._waker.fileno())
-        assert not inheritable(es._waker._wfd)
+        assert not inheritable(es.notifier.waker.fileno())
+        assert not inheritable(es.notifier.waker.write_fileno())
     assert es.closed and len(es) == 0

@@ -1,4 +1,4 @@
-"""fd registrations: lazy sets keep a delivered fd registered; the pool always watches at least what events want."""
+"""fd registrations: sets with keep=True keep a delivered fd registered; the pool always watches at least what events want."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from poorio.platform import READABLE, WRITABLE
 
 @pytest.fixture
 def lazy(backend):
-    es = EventSet(capacity=4, backend=backend, lazy=True)
+    es = EventSet(capacity=4, backend=backend, keep=True)
     try:
         yield es
     finally:
@@ -31,11 +31,11 @@ def test_delivered_fd_stays_registered_and_is_reused(lazy, pair):
     assert rid not in lazy and lazy.statistics().fds == 1  # parked
     b.recv(1)
     rid = lazy.add("r", b)  # no new registration needed
-    assert lazy._pool.interest(b) == READABLE
+    assert lazy.notifier.interest(b.fileno()) == READABLE
     a.send(b"y")
     assert drain(lazy) == [(rid, "read", 0)]
     assert lazy.forget_fd(b) == [] and lazy.statistics().fds == 0
-    assert b not in lazy._pool
+    assert lazy.notifier.interest(b.fileno()) == 0
 
 
 def test_parked_fd_ready_for_nobody_is_dropped(lazy, pair):
@@ -55,9 +55,9 @@ def test_parked_direction_is_narrowed_when_it_fires(lazy, pair):
     wid = lazy.add("w", b)
     assert drain(lazy) == [(wid, "write", 0)]
     rid = lazy.add("R", b)  # the writer's interest is still parked
-    assert lazy._pool.interest(b) == READABLE | WRITABLE
+    assert lazy.notifier.interest(b.fileno()) == READABLE | WRITABLE
     assert drain(lazy) == []  # writable for nobody
-    assert lazy._pool.interest(b) == READABLE
+    assert lazy.notifier.interest(b.fileno()) == READABLE
     lazy.delete(rid)  # an explicit delete never parks
     assert_clean(lazy)
 
@@ -65,7 +65,7 @@ def test_parked_direction_is_narrowed_when_it_fires(lazy, pair):
 def test_parked_fds_give_way_when_the_set_is_full(backend):
     socks = [socket.socketpair() for _ in range(3)]
     try:
-        with EventSet(capacity=2, backend=backend, lazy=True) as es:
+        with EventSet(capacity=2, backend=backend, keep=True) as es:
             for a, b in socks[:2]:
                 es.add("w", a)
             assert len(drain(es)) == 2 and es.statistics().fds == 2  # both parked
@@ -107,7 +107,7 @@ def test_pool_watches_what_events_want(name, is_lazy, ops):
         b.setblocking(False)
     ids = {}  # (sock index, direction) -> event id
     try:
-        with EventSet(capacity=8, backend=name, lazy=is_lazy) as es:
+        with EventSet(capacity=8, backend=name, keep=is_lazy) as es:
             for op, kind, i in ops:
                 sock = pairs[i][0]
                 key = (i, kind.lower())
@@ -131,8 +131,8 @@ def test_pool_watches_what_events_want(name, is_lazy, ops):
                     except BlockingIOError:
                         pass
                 for n, (s, _) in enumerate(pairs):
-                    want = (READABLE if s.fileno() in es._readers else 0) | (WRITABLE if s.fileno() in es._writers else 0)
-                    have = es._pool.interest(s) if s in es._pool else 0
+                    want = (READABLE if ids.get((n, "r")) in es else 0) | (WRITABLE if ids.get((n, "w")) in es else 0)
+                    have = es.notifier.interest(s.fileno())
                     if is_lazy:
                         assert have & want == want
                     else:

@@ -31,7 +31,7 @@ def test_zero_timer_fires_at_the_next_collection(es):
 def test_periodic_timer_does_not_drift(es):
     period = 0.01
     tid = es.add("T", period)
-    first = es._events[tid].deadline
+    first = es.get(tid).deadline
     fired = []  # (deadline set as it fired = the next due time, missed, delivered at)
     for ev in es():
         fired.append((ev.deadline, ev.missed, time.monotonic()))
@@ -50,7 +50,7 @@ def test_periodic_timer_does_not_drift(es):
 def test_periodic_timer_reports_missed_periods_instead_of_a_burst(es):
     period = 0.01
     tid = es.add("T", period)
-    first = es._events[tid].deadline
+    first = es.get(tid).deadline
     got = []
     for ev in es():
         got.append((ev.missed, ev.deadline))
@@ -95,7 +95,7 @@ def test_deleting_most_timers_compacts_the_heap(es):
     ids = [es.add("t", 30 + n) for n in range(2000)]
     for eid in ids[:-10]:
         es.delete(eid)
-    assert len(es._timers.heap) < 1000  # cancelled entries did not pile up
+    assert len(es.notifier._timers.heap) < 1000  # cancelled entries did not pile up
     assert es.statistics().timers == 10
     for eid in ids[-10:]:
         es.delete(eid)
@@ -155,13 +155,13 @@ def test_set_changes_context_and_timeout(es, pair):
     a, b = pair
     rid = es.add("r", b, "old", timeout=60)
     assert es.set(rid, context="new") == rid
-    assert es._events[rid].context == "new"
+    assert es.get(rid).context == "new"
     es.set(rid, timeout=0.01)  # counts from now
     [ev] = list(es())
     assert (ev.reason, ev.context) == ("timeout", "new")
     rid = es.add("r", b, timeout=0.01)
     es.set(rid, timeout=None)  # removed: now nothing is pending in time
-    assert es.statistics().timers == 0 and es._events[rid].deadline is None
+    assert es.statistics().timers == 0 and es.get(rid).deadline is None
     assert drain(es) == []
     es.delete(rid)
 

@@ -24,7 +24,7 @@ import math
 import time
 
 from ..errors import Cancelled
-from .traps import current_scheduler
+from .traps import check_seconds, current_scheduler
 
 __all__ = ["CancelNode", "CancelScope", "move_on_after", "move_on_at", "fail_after", "fail_at"]
 
@@ -97,11 +97,18 @@ class CancelScope(CancelNode):
     cancelled as well, the outermost cancelled one catches it).
     """
 
-    __slots__ = ("_deadline", "_phase", "_timer", "_sched", "cancelled_caught")
+    __slots__ = ("_deadline", "_phase", "_timer", "_sched", "cancelled_caught")  # _timer: the deadline's handle
 
     def __init__(self, *, deadline: float = math.inf, shield: bool = False) -> None:
+        """A scope cancelled at ``deadline`` (``time.monotonic()``; ``inf``: never) unless cancelled earlier.
+
+        Raises:
+            TypeError: ``deadline`` is not a number.
+            ValueError: ``deadline`` is NaN.
+        """
+        deadline = float(check_seconds(deadline, "a cancel scope's deadline"))  # before anything is registered
         self._init_node(None, None, bool(shield))
-        self._deadline = float(deadline)
+        self._deadline = deadline
         self._phase = _NEW
         self._timer = None  # the event id of the deadline timer, while one is armed
         self._sched = None
@@ -147,9 +154,15 @@ class CancelScope(CancelNode):
         return False
 
     def cancel(self) -> None:
-        """Cancel everything inside this scope (now, or as soon as it is entered)."""
+        """Cancel everything inside this scope (now, or as soon as it is entered).
+
+        Raises:
+            RuntimeError: called from another thread than the scope's scheduler's.
+        """
         if self._cancel_called or self._phase == _DONE:
             return
+        if self._sched is not None:
+            self._sched.check_thread(self)
         self._cancel_called = True
         self._disarm()
         if self._phase == _ACTIVE:
@@ -167,7 +180,7 @@ class CancelScope(CancelNode):
 
     @deadline.setter
     def deadline(self, value: float) -> None:
-        self._deadline = float(value)
+        self._deadline = float(check_seconds(value, "a cancel scope's deadline"))
         if self._phase == _ACTIVE and not self._cancel_called:
             self._disarm()
             if self._deadline != math.inf:
@@ -185,19 +198,18 @@ class CancelScope(CancelNode):
             self._update()
 
     def _arm(self) -> None:
-        delay = self._deadline - time.monotonic()
-        if delay <= 0:
+        if self._deadline <= time.monotonic():
             self.cancel()
         else:
-            self._timer = self._sched.add_timer(self, delay)
+            self._timer = self._sched.add_deadline(self._deadline, self)
 
     def _disarm(self) -> None:
         if self._timer is not None:
-            self._sched.delete_timer(self._timer)
+            self._sched.cancel_deadline(self._timer)
             self._timer = None
 
-    def _on_event(self, event) -> None:
-        """The deadline timer fired (the scheduler calls this)."""
+    def on_event(self) -> None:
+        """The deadline passed (the notifier reports this scope)."""
         self._timer = None
         self.cancel()
 
@@ -226,8 +238,12 @@ def move_on_at(deadline: float, *, shield: bool = False) -> CancelScope:
 
 
 def move_on_after(seconds: float, *, shield: bool = False) -> CancelScope:
-    """A scope that quietly stops its block after ``seconds``; check ``cancelled_caught`` after."""
-    return CancelScope(deadline=time.monotonic() + seconds, shield=shield)
+    """A scope that quietly stops its block after ``seconds``; check ``cancelled_caught`` after.
+
+    Raises:
+        TypeError, ValueError: ``seconds`` is not a number, or NaN.
+    """
+    return CancelScope(deadline=time.monotonic() + check_seconds(seconds, "move_on_after()'s seconds"), shield=shield)
 
 
 def fail_at(deadline: float, *, shield: bool = False) -> CancelScope:
@@ -244,5 +260,6 @@ def fail_after(seconds: float, *, shield: bool = False) -> CancelScope:
 
     Raises:
         TimeoutError: (on leaving the block) the time ran out.
+        TypeError, ValueError: ``seconds`` is not a number, or NaN.
     """
-    return _FailScope(deadline=time.monotonic() + seconds, shield=shield)
+    return _FailScope(deadline=time.monotonic() + check_seconds(seconds, "fail_after()'s seconds"), shield=shield)

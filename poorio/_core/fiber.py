@@ -1,7 +1,10 @@
-"""Fibers and the one suspension each parked fiber waits on.
+"""Fibers, and the suspension a fiber parks on when more than the kernel or the clock may wake it.
 
-A ``Fiber`` wraps a coroutine that the scheduler steps.  Until it ends it is
-running, on the ready queue, or parked on exactly one ``Suspension``.
+A ``Fiber`` wraps a coroutine that the scheduler steps, in a
+``contextvars`` context of its own.  Until it ends it is running, on the
+ready queue, or parked.  A fiber parked on an fd or a deadline is itself
+what the notifier reports: the scheduler makes it ready directly.  A fiber
+that waits for anything else parks on a ``Suspension``.
 
 A ``Suspension`` is completed at most once, by whichever party gets there
 first: an fd becoming ready, a timer, a fiber it joins, a channel partner, a
@@ -12,11 +15,12 @@ registers the *same* suspension with every party it could synchronise with,
 and the first to complete it wins.  Cleanup callbacks (``on_wake``) run when
 it completes, however that happens, so nothing stays registered.
 
-Internal API for the layers above (ops, IO objects, thread offload)::
+The suspension API, for the layers above (ops, IO objects, threads)::
 
-    value = await suspend(setup)          # poorio.traps.suspend
+    value = await suspend(setup)          # poorio._core.traps.suspend
     def setup(susp):                      # runs in the scheduler, right after parking
-        susp.watch(READ, fd)              # complete on an event-set event...
+        susp.watch_fd(fd, READABLE)       # complete when the kernel says so...
+        susp.watch_deadline(deadline)     # ...or when a deadline passes...
         waiters.append(susp)              # ...or let another party call:
     susp.complete(value) / susp.fail(exc) # -> True if this call woke the fiber
     susp.on_wake(callback)                # cleanup, run once on completion
@@ -25,10 +29,11 @@ Internal API for the layers above (ops, IO objects, thread offload)::
 
 from __future__ import annotations
 
-from .cancel import CancelNode
+from contextvars import copy_context
+
 from ..errors import AlreadyRegisteredError, BusyResourceError, Cancelled
-from ..events import VIRTUAL_PERSISTENT
-from .traps import suspend
+from .cancel import CancelNode
+from .traps import Sleep, Suspend, YieldForIo
 
 __all__ = ["Fiber", "Suspension"]
 
@@ -36,43 +41,54 @@ __all__ = ["Fiber", "Suspension"]
 class Suspension:
     """What a parked fiber waits on; completed at most once.
 
-    Only the scheduler's thread may call ``complete``/``fail``/``watch``/
+    Only the scheduler's thread may call ``complete``/``fail``/``watch_*``/
     ``on_wake``; another thread uses ``complete_threadsafe``/``fail_threadsafe``.
     """
 
-    __slots__ = ("fiber", "done", "abortable", "_sched", "_eid", "_cleanups")
+    __slots__ = ("fiber", "done", "abortable", "scheduler", "what", "_cleanups")
 
-    def __init__(self, sched, fiber, abortable: bool = True) -> None:
+    def __init__(self, scheduler, fiber, abortable: bool = True, what=None) -> None:
         self.fiber = fiber
+        self.what = what  # describes the wait, for dump()
         self.done = False  # True once completed; every other waker then drops it
         self.abortable = abortable  # cancellation completes it with Cancelled
-        self._sched = sched
-        self._eid = None  # the first event watched, deleted on wake unless it fired
+        self.scheduler = scheduler  # the one whose thread may complete it
         self._cleanups = None  # callables run once on wake, a list once there are any
 
     def complete(self, value=None) -> bool:
         """Wake the fiber with ``value`` as the result of its wait; False if already completed."""
         if self.done:
             return False
-        self.fiber._value = value
-        self._wake()
+        self.done = True
+        fiber = self.fiber
+        fiber._value = value
+        fiber._wait = None
+        self.scheduler._ready.append(fiber)
+        if self._cleanups is not None:
+            self._cleanup()
         return True
 
     def fail(self, error: BaseException) -> bool:
         """Wake the fiber with ``error`` raised at its wait; False if already completed."""
         if self.done:
             return False
-        self.fiber._exc = error
-        self._wake()
-        return True
-
-    def _wake(self) -> None:
         self.done = True
         fiber = self.fiber
-        fiber._susp = None
-        self._sched._ready.append(fiber)
-        if self._eid is not None or self._cleanups is not None:
+        fiber._exc = error
+        fiber._wait = None
+        self.scheduler._ready.append(fiber)
+        if self._cleanups is not None:
             self._cleanup()
+        return True
+
+    def on_event(self) -> None:
+        """A notifier reported what it watched: complete with None."""
+        self.complete()
+
+    @property
+    def cancel_requested(self) -> bool:
+        """Whether the parked fiber's innermost cancel scope is cancelled (it would be, were it abortable)."""
+        return self.fiber._scope._effective
 
     def on_wake(self, callback) -> None:
         """Run ``callback()`` once, when the suspension completes (however it does)."""
@@ -81,70 +97,68 @@ class Suspension:
         else:
             self._cleanups.append(callback)
 
-    def watch(self, kind: str, source=None, timeout=None, value=None, lazy: bool = False) -> int:
-        """Complete with ``value`` when an event of ``kind`` on ``source`` fires; returns its id.
-
-        ``kind``, ``source``, ``timeout`` and ``lazy`` are as for
-        ``EventSet.add`` (a timer's source is its delay in seconds).  The
-        event is deleted when the suspension completes some other way.
+    def watch_fd(self, fd: int, direction: int, value=None) -> None:
+        """Complete with ``value`` when ``fd`` is ready for ``direction`` (``READABLE``/``WRITABLE``).
 
         Raises:
-            BusyResourceError: another fiber already waits for ``kind`` on that fd.
+            BusyResourceError: another fiber already waits on ``fd`` that way.
             PoolFullError: the pool has no room for another fd.
             OSError: the kernel refused the fd (real errno).
         """
-        events = self._sched._events
+        notifier = self.scheduler._notifier
         context = self if value is None else _Waker(self, value)
         try:
-            eid = events.add(kind, source, context, timeout, lazy=lazy)
+            notifier.watch(fd, direction, context)
         except AlreadyRegisteredError:
-            raise BusyResourceError(
-                f"another fiber is already waiting for {kind!r} events on {source!r}"
-            ) from None
-        if self._eid is None:
-            self._eid = eid
-        else:
-            self.on_wake(lambda: events.delete(eid))
-        return eid
+            raise BusyResourceError(f"another fiber is already waiting for fd {fd} to be ready") from None
+        self.on_wake(lambda: notifier.unwatch(fd, direction, context))
+
+    def watch_deadline(self, deadline: float, value=None) -> None:
+        """Complete with ``value`` once ``time.monotonic()`` reaches ``deadline``."""
+        notifier = self.scheduler._notifier
+        handle = notifier.add_timer(deadline, self if value is None else _Waker(self, value))
+        self.on_wake(lambda: notifier.cancel_timer(handle))
 
     def expect_thread(self) -> None:
         """Declare that another thread will complete this suspension.
 
-        Until it does, the scheduler waits for it instead of reporting a
-        deadlock: a never-triggered virtual event keeps its event set busy.
+        Until it does, the scheduler waits for it instead of reporting a deadlock.
         """
-        self.watch(VIRTUAL_PERSISTENT)
+        notifier = self.scheduler._notifier
+        notifier.expect()
+        self.on_wake(notifier.unexpect)
 
     def complete_threadsafe(self, value=None) -> None:
-        """``complete(value)`` from any thread: queued, and the scheduler woken to run it."""
-        self._sched.call_threadsafe(self.complete, value)
+        """``complete(value)`` from any thread: queued, and the scheduler woken to run it.
+
+        Raises:
+            ClosedResourceError: the scheduler has finished.
+        """
+        self.scheduler.call_threadsafe(self.complete, value)
 
     def fail_threadsafe(self, error: BaseException) -> None:
-        """``fail(error)`` from any thread: queued, and the scheduler woken to run it."""
-        self._sched.call_threadsafe(self.fail, error)
+        """``fail(error)`` from any thread: queued, and the scheduler woken to run it.
 
-    def _on_event(self, event) -> None:
-        if event.id == self._eid:
-            self._eid = None  # it fired, so the event set has already dropped it
-        self.complete()
+        Raises:
+            ClosedResourceError: the scheduler has finished.
+        """
+        self.scheduler.call_threadsafe(self.fail, error)
 
     def _cleanup(self) -> None:
-        eid = self._eid
-        if eid is not None:
-            self._eid = None
-            self._sched._events.delete(eid)
         cleanups = self._cleanups
-        if cleanups is not None:
-            self._cleanups = None
-            for callback in cleanups:
-                try:
-                    callback()
-                except Exception as error:  # a waker's cleanup must not break the loop
-                    self._sched.report(f"a cleanup of {self.fiber!r}'s suspension failed", error)
+        self._cleanups = None
+        for callback in cleanups:
+            try:
+                callback()
+            except Exception as error:  # a waker's cleanup must not break the loop
+                self.scheduler.report(f"a cleanup of {self.fiber!r}'s suspension failed", error)
+
+    def __repr__(self) -> str:
+        return str(self.what) if self.what is not None else "suspended"
 
 
 class _Waker:
-    """Event context that completes a suspension with a chosen value."""
+    """Notifier context that completes a suspension with a chosen value."""
 
     __slots__ = ("susp", "value")
 
@@ -152,11 +166,22 @@ class _Waker:
         self.susp = susp
         self.value = value
 
-    def _on_event(self, event) -> None:
-        susp = self.susp
-        if event.id == susp._eid:
-            susp._eid = None
-        susp.complete(self.value)
+    def on_event(self) -> None:
+        self.susp.complete(self.value)
+
+
+class _Joining:
+    """What a fiber joining another waits on, as ``dump()`` shows it: the other by number and name only."""
+
+    __slots__ = ("fiber",)
+
+    def __init__(self, fiber) -> None:
+        self.fiber = fiber
+
+    def __repr__(self) -> str:
+        # Never the other fiber's repr: it shows what *that* fiber waits on,
+        # which may be a join of this one -- a deadlock would recurse forever.
+        return f"join of #{self.fiber._id} {self.fiber.name!r}"
 
 
 class Fiber(CancelNode):
@@ -167,8 +192,8 @@ class Fiber(CancelNode):
     """
 
     __slots__ = (
-        "_sched", "_coro", "_id", "_name", "_value", "_exc", "_susp", "_waiting",
-        "_scope", "_done", "_joiners", "_group", "_observed", "_since",
+        "_sched", "_coro", "_context", "_id", "_name", "_value", "_exc", "_wait", "_since",
+        "_scope", "_joiners", "_group", "_observed",
     )  # fmt: skip
 
     def __init__(self, sched, coro, fn, name, ident: int, parent=None, group=None) -> None:
@@ -180,18 +205,17 @@ class Fiber(CancelNode):
         self._effective = False
         self._owner = None  # a fiber owns itself
         self._sched = sched
-        self._coro = coro
+        self._coro = coro  # None once it has finished
+        self._context = copy_context()  # the spawner's values; the fiber's own changes stay its own
         # Fields share duty where their lives do not overlap: every byte counts
         # when 100,000 fibers wait at once.
         self._name = fn if name is None else name  # the name, or the function it is taken from
         self._id = ident
-        self._value = None  # what to send into the coroutine when it next runs; once done, its result
+        self._value = None  # what to send in when it next runs; a sleep's timer while it sleeps; its result once done
         self._exc = None  # ...or what to throw into it; once done, the exception it ended with
-        self._susp = None  # the Suspension it is parked on, if any
-        self._waiting = None  # the trap it parked with, for dump()
-        self._since = None  # time.monotonic() when it last parked, for fibers()
+        self._wait = None  # what it is parked on: a YieldForIo or Sleep trap, or a Suspension; None if not parked
+        self._since = None  # the notifier's clock when it parked, for fibers()
         self._scope = self  # innermost cancel scope entered by its code
-        self._done = False
         self._joiners = None  # Suspensions of fibers joining it, a list once there are any
         self._group = group
         self._observed = False  # someone has seen its outcome (join, result, group)
@@ -206,13 +230,18 @@ class Fiber(CancelNode):
             name = self._name = getattr(name, "__qualname__", None) or repr(name)
         return name
 
+    @property
+    def id(self) -> int:
+        """The fiber's number, unique within its scheduler."""
+        return self._id
+
     def done(self) -> bool:
         """Whether the fiber has finished (returned, failed or was cancelled)."""
-        return self._done
+        return self._coro is None
 
     def cancelled(self) -> bool:
         """Whether the fiber finished by ``Cancelled``."""
-        return self._done and isinstance(self._exc, Cancelled)
+        return self._coro is None and isinstance(self._exc, Cancelled)
 
     def result(self):
         """The fiber's return value; re-raises its exception if it failed or was cancelled.
@@ -221,7 +250,7 @@ class Fiber(CancelNode):
             RuntimeError: the fiber has not finished yet.
             BaseException: the exception the fiber ended with.
         """
-        if not self._done:
+        if self._coro is not None:
             raise RuntimeError(f"{self!r} has not finished")
         self._observed = True
         if self._exc is not None:
@@ -234,7 +263,7 @@ class Fiber(CancelNode):
         Raises:
             RuntimeError: the fiber has not finished yet.
         """
-        if not self._done:
+        if self._coro is not None:
             raise RuntimeError(f"{self!r} has not finished")
         self._observed = True
         return self._exc
@@ -248,12 +277,13 @@ class Fiber(CancelNode):
         Raises:
             Cancelled: the joining fiber was cancelled while it waited, or the
                 joined fiber was cancelled.
+            RuntimeError: a fiber tried to join itself.
             BaseException: the exception the joined fiber ended with.
         """
-        if not self._done:
+        if self._coro is not None:
             if self is self._sched.current:
                 raise RuntimeError("a fiber cannot join itself")
-            await suspend(self._add_joiner, self)
+            await Suspend(self.add_joiner, _Joining(self))
         return self.result()
 
     def cancel(self) -> None:
@@ -261,33 +291,75 @@ class Fiber(CancelNode):
 
         The cancellation stays in force: every later suspension point raises
         it again, except inside a shielded scope.  No effect on a finished fiber.
+
+        Raises:
+            RuntimeError: called from another thread than the fiber's scheduler's.
         """
-        if self._done or self._cancel_called:
+        if self._coro is None or self._cancel_called:
             return
+        self._sched.check_thread(self)
         self._cancel_called = True
         self._update()
 
-    def _add_joiner(self, susp: Suspension) -> None:
-        if self._done:
-            susp.complete()
+    def add_joiner(self, waiter) -> None:
+        """Complete ``waiter`` (a suspension, or a branch of a choice) when the fiber finishes.
+
+        Raises:
+            RuntimeError: ``waiter`` is this fiber's own (a fiber cannot join itself).
+        """
+        if waiter.fiber is self:
+            raise RuntimeError("a fiber cannot join itself")
+        if self._coro is None:
+            waiter.complete()
         elif self._joiners is None:
-            self._joiners = [susp]
+            self._joiners = [waiter]
         else:
-            self._joiners.append(susp)
+            self._joiners.append(waiter)
+
+    def remove_joiner(self, waiter) -> None:
+        """Forget a ``waiter`` given to ``add_joiner`` (fine if it is gone already)."""
+        joiners = self._joiners
+        if joiners is not None and waiter in joiners:
+            joiners.remove(waiter)
 
     def _deliver_cancel(self) -> None:
         """Its innermost scope was just cancelled: wake it if it is parked abortably."""
-        susp = self._susp
-        if susp is not None and susp.abortable:
-            susp.fail(Cancelled())
+        wait = self._wait
+        if wait is None:
+            return
+        if wait.__class__ is Suspension:
+            if wait.abortable:
+                wait.fail(Cancelled())
+            return
+        self._unpark()
+        self._exc = Cancelled()
+        self._sched._ready.append(self)
+
+    def _unpark(self) -> None:
+        """Take back whatever it is parked on, without waking it (cancellation, abandonment)."""
+        wait = self._wait
+        if wait is None:
+            return
+        self._wait = None
+        cls = wait.__class__
+        if cls is YieldForIo:
+            self._sched._notifier.unwatch(wait.fd, wait.events, self)
+        elif cls is Sleep:
+            if self._value is not None:  # a sleep forever has no timer
+                self._sched._notifier.cancel_timer(self._value)
+            self._value = None
+        else:  # a Suspension: completed by nobody now
+            wait.done = True
+            if wait._cleanups is not None:
+                wait._cleanup()
 
     def _state(self) -> str:
-        if self._done:
+        if self._coro is None:
             if self._exc is None:
                 return "finished"
             return "cancelled" if isinstance(self._exc, Cancelled) else "failed"
-        if self._susp is not None:
-            return f"waiting on {self._waiting!r}"
+        if self._wait is not None:
+            return f"waiting on {self._wait!r}"
         if self is self._sched.current:
             return "running"
         return "ready"

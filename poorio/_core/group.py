@@ -63,6 +63,7 @@ class Group:
         """
         if not self._open:
             raise RuntimeError("spawn into a Group only inside its async with block")
+        self._sched.check_thread(self)
         fiber = self._sched.spawn(fn, *args, name=name, parent=self.cancel_scope, group=self)
         self._children.add(fiber)
         return fiber
@@ -70,8 +71,7 @@ class Group:
     def _child_done(self, fiber) -> None:
         """A child finished (the scheduler calls this)."""
         self._children.discard(fiber)
-        fiber._observed = True
-        error = fiber._exc  # once done, the exception it ended with
+        error = fiber.exception()
         if error is not None and not isinstance(error, Cancelled):
             self._errors.append(error)
             self.cancel_scope.cancel()

@@ -1,46 +1,51 @@
-"""The fiber scheduler: a ready queue of fibers, traps dispatched through a table, and ``run()``.
+"""The fiber scheduler: a ready queue of fibers, traps dispatched by class, and ``run()``.
 
-The scheduler is the *dispatch* layer over the event layer.  It steps each
-ready fiber's coroutine until it yields a trap, looks the trap's class up in
-``_handlers`` and either puts the fiber back on the ready queue or parks it
-on a ``Suspension``.  Timers and fd readiness are events in one
-``EventSet``; the parked fiber's suspension is the event's context, so a
-fired event is dispatched with one method call.  Trap handlers never raise
-into the loop: whatever goes wrong is recorded as the outcome the fiber is
-resumed with.
+The scheduler is the *dispatch* layer over the event layer's ``Notifier``.
+It steps each ready fiber's coroutine (in the fiber's own ``contextvars``
+context) until it yields a trap, then parks the fiber or puts it back on the
+ready queue.  A fiber waiting on an fd or a deadline is itself the context
+it hands the notifier, so what the kernel reports is a fiber to resume --
+one dictionary lookup from the fd to the fiber, no object made per wait.
+Every other wait parks on a ``Suspension`` whose wakers call it.  Trap
+handlers never raise into the loop: whatever goes wrong is recorded as the
+outcome the fiber is resumed with.
 
 The loop, in order: run every fiber that was ready when the batch started;
-poll the event set without blocking at least every ``_POLL_EVERY`` steps so
-busy fibers cannot starve IO; when nothing is ready, block in the event set
-until an event, a timer or another thread wakes it.  If nothing is ready,
-pending or registered and no other thread is expected to wake anything,
-the fibers are deadlocked: ``run()`` raises ``DeadlockError`` naming them.
+poll the notifier without blocking at least every ``_POLL_EVERY`` steps so
+busy fibers cannot starve IO; when nothing is ready, block in the notifier
+until an fd, a deadline or another thread wakes it.  If nothing is ready and
+nothing could ever be reported, the fibers are deadlocked: ``run()`` raises
+``DeadlockError`` naming them.
 
 One scheduler runs per thread (``run`` installs it; nothing else is global).
+While it runs it owns the thread's async-generator hooks, so an async
+generator abandoned by a fiber is closed by a fiber of its own, and the ones
+still alive when ``run`` ends are closed before it returns.
 """
 
 from __future__ import annotations
 
 import math
-import time
+import sys
 import types
+from _thread import get_ident
 from collections import deque
 
-from ..errors import Cancelled, ClosedResourceError, DeadlockError
-from ..events import READ, TIMER, WRITE, EventSet
-from .fiber import Fiber, Suspension, _Waker
-from ..platform import DEFAULT_CAPACITY, READABLE, WRITABLE
-from .traps import Checkpoint, Sleep, Suspend, YieldForIo, _fd, _thread_state, current_scheduler
+from ..errors import AlreadyRegisteredError, BusyResourceError, Cancelled, ClosedResourceError, DeadlockError
+from ..events.notifier import Notifier
+from ..platform import DEFAULT_CAPACITY
+from .fiber import Fiber, Suspension
+from .traps import Checkpoint, Sleep, Suspend, YieldForIo, _thread_state, current_scheduler, fd_of
 
 __all__ = [
     "Scheduler", "SchedulerStatistics", "FiberInfo", "run", "spawn", "current", "notify_closing", "stats",
     "dump", "fibers",
 ]  # fmt: skip
 
-_monotonic = time.monotonic
 _CoroutineType = types.CoroutineType
-_IO_KINDS = {READABLE: READ, WRITABLE: WRITE}
 _POLL_EVERY = 64  # fiber steps between non-blocking polls while fibers stay ready
+_log = None  # the "poorio" logger, loaded by the first scheduler made (see Scheduler.__init__)
+_WeakSet = None  # weakref.WeakSet, likewise
 
 
 class _Record:
@@ -64,9 +69,10 @@ class SchedulerStatistics(_Record):
     """A frozen snapshot of a scheduler: its backend, its fibers and what they wait on.
 
     ``capacity`` and ``fds``: how many fds its pool can watch and watches
-    now; ``timers``: sleeps and deadlines armed; ``events``: events held;
-    ``switches``: fiber steps so far; ``polls``: pool waits so far;
-    ``delivered``: events delivered so far (so rates are differences of two
+    now; ``timers``: sleeps and deadlines armed; ``events``: waits it could
+    be woken by (fds, timers, expected threads, signals); ``switches``:
+    fiber steps so far; ``polls``: notifier collections so far;
+    ``delivered``: reports delivered so far (so rates are differences of two
     snapshots).
     """
 
@@ -88,7 +94,7 @@ class FiberInfo(_Record):
 
 
 class _Call:
-    """Event context that runs a function queued by another thread."""
+    """Notifier context that runs a function queued by another thread."""
 
     __slots__ = ("sched", "fn", "args")
 
@@ -97,7 +103,7 @@ class _Call:
         self.fn = fn
         self.args = args
 
-    def _on_event(self, event) -> None:
+    def on_event(self) -> None:
         try:
             self.fn(*self.args)
         except Exception as error:
@@ -105,26 +111,35 @@ class _Call:
 
 
 class Scheduler:
-    """Runs fibers on one thread, over one ``EventSet`` (and so one ``SocketIoPool``).
+    """Runs fibers on one thread, over one ``Notifier`` (and so one ``SocketIoPool``).
 
-    ``lazy_fds=True`` leaves an fd in the pool after the fiber waiting on it
-    woke, betting that it waits again soon (the next read): two syscalls
-    fewer per wait.  Then every fd must go through ``notify_closing`` before
-    it is closed -- poorio's IO objects do; code closing raw fds it waited
-    on itself must too, or a new file reusing the number is never watched.
+    ``capacity`` bounds how many fds can be watched at once; ``backend``
+    picks the pool's mechanism (default: the best here).
     """
 
-    def __init__(self, backend: str | None = None, capacity: int = DEFAULT_CAPACITY, *, lazy_fds: bool = False) -> None:
-        self._events = EventSet(capacity=capacity, backend=backend, lazy=lazy_fds)
+    def __init__(self, backend: str | None = None, capacity: int = DEFAULT_CAPACITY) -> None:
+        global _log, _WeakSet
+        if _log is None:
+            # Loaded here, not on the error paths that use them: an import
+            # needs an fd, and the error being reported may be that none is
+            # left (EMFILE).  Nor at import: ``import poorio`` stays cheap.
+            import logging
+            from weakref import WeakSet
+
+            _log = logging.getLogger("poorio")
+            _WeakSet = WeakSet
+        self._notifier = Notifier(capacity, backend)
         self._ready = deque()  # fibers to step, each with its _value or _exc set
         self._fibers = {}  # every live fiber, in spawn order (a dict as an ordered set)
         self.current = None  # the fiber being stepped
+        self.thread = None  # the ident of the thread running it, while it runs
         self._switches = 0
         self._polls = 0
         self._delivered = 0
         self._next_id = 1
         self._escalate = None  # KeyboardInterrupt/SystemExit from a fiber nobody joins
         self._deadlocks = 0
+        self._agens = None  # async generators first iterated here (a WeakSet, while running)
         self._handlers = {
             Checkpoint: self._on_checkpoint,
             Sleep: self._on_sleep,
@@ -137,8 +152,10 @@ class Scheduler:
     def run(self, main, *args):
         """Run ``main(*args)`` as a fiber until it finishes; return its result.
 
-        When ``main`` finishes, the fibers still running are cancelled and
-        waited for.  Then ``main``'s result is returned or its exception raised.
+        ``main`` runs in a copy of the caller's ``contextvars`` context.  When
+        it finishes, the fibers still running are cancelled and waited for,
+        and async generators still alive are closed.  Then ``main``'s result
+        is returned or its exception raised.
 
         Raises:
             DeadlockError: every fiber was blocked with nothing left to wake it.
@@ -148,6 +165,10 @@ class Scheduler:
         if _thread_state.scheduler is not None:
             raise RuntimeError("a poorio scheduler is already running in this thread")
         _thread_state.scheduler = self
+        self.thread = get_ident()
+        hooks = sys.get_asyncgen_hooks()
+        self._agens = _WeakSet()
+        sys.set_asyncgen_hooks(firstiter=self._agens.add, finalizer=self._finalize_agen)
         try:
             fiber = self.spawn(main, *args)
             fiber._observed = True  # run() hands its outcome to the caller
@@ -155,22 +176,30 @@ class Scheduler:
             for other in list(self._fibers):
                 other.cancel()
             self._loop(None)
+            self._close_agens()
             return fiber.result()
         finally:
             for other in list(self._fibers):  # only after an error escaped the loop
                 self._abandon(other, Cancelled())
+            sys.set_asyncgen_hooks(*hooks)
+            self._agens = None
             self.current = None
+            self.thread = None
             _thread_state.scheduler = None
 
     def spawn(self, fn, *args, name: str | None = None, parent=None, group=None) -> Fiber:
-        """Start ``fn(*args)`` as a new fiber, scheduled to run soon.
+        """Start ``fn(*args)`` as a new fiber, scheduled to run soon, in a copy of the current context.
+
+        ``fn(*args)`` may return any awaitable (``spawn(poorio.sleep, 1)``).
 
         Raises:
-            TypeError: ``fn(*args)`` did not return a coroutine.
+            TypeError: ``fn(*args)`` did not return an awaitable.
         """
         coro = fn(*args)
         if coro.__class__ is not _CoroutineType and not hasattr(coro, "send"):
-            raise TypeError(f"spawn() needs an async function; {fn!r} returned {coro!r}")
+            if not hasattr(coro, "__await__"):
+                raise TypeError(f"spawn() needs an async function; {fn!r} returned {coro!r}")
+            coro = coro.__await__()
         fiber = Fiber(self, coro, fn, name, self._next_id, parent, group)
         self._next_id += 1
         self._fibers[fiber] = None
@@ -184,14 +213,15 @@ class Scheduler:
         registration is dropped from the pool now, before the fd number can
         be reused.
         """
-        fd = _fd(obj)
-        for event in self._events.forget_fd(fd):
-            context = event.context
-            susp = context.susp if isinstance(context, _Waker) else context
-            if isinstance(susp, Suspension):
-                if susp._eid == event.id:
-                    susp._eid = None
-                susp.fail(ClosedResourceError(f"fd {fd} was closed while a fiber waited on it"))
+        fd = fd_of(obj, "notify_closing()'s argument")
+        for context in self._notifier.forget(fd):
+            error = ClosedResourceError(f"fd {fd} was closed while a fiber waited on it")
+            if context.__class__ is Fiber:
+                context._wait = None
+                context._exc = error
+                self._ready.append(context)
+            else:  # a Suspension, or a _Waker holding one
+                getattr(context, "susp", context).fail(error)
 
     def call_threadsafe(self, fn, *args) -> None:
         """Run ``fn(*args)`` in the scheduler's thread soon; callable from any thread.
@@ -199,35 +229,56 @@ class Scheduler:
         Raises:
             ClosedResourceError: the scheduler has finished.
         """
-        self._events.once(_Call(self, fn, args))  # thread-safe, and wakes a blocked loop
+        self._notifier.post(_Call(self, fn, args))  # thread-safe, and wakes a blocked loop
 
-    def add_timer(self, context, delay: float) -> int:
-        """Call ``context._on_event(event)`` in ``delay`` seconds; returns the timer's id."""
-        return self._events.add(TIMER, delay, context)
+    def check_thread(self, what) -> None:
+        """Raise ``RuntimeError`` unless called from the thread running this scheduler (or none runs it).
 
-    def delete_timer(self, eid: int) -> None:
-        """Forget a timer from ``add_timer`` (fine if it already fired)."""
-        self._events.delete(eid)
+        Fibers, scopes, groups and the fiber primitives belong to one
+        scheduler; another thread reaches them through ``call_threadsafe``
+        (``poorio.from_thread``).
+        """
+        thread = self.thread
+        if thread is not None and thread != get_ident():
+            raise RuntimeError(
+                f"{what!r} belongs to the poorio scheduler of another thread; use poorio.from_thread "
+                "(or call_threadsafe) to reach it from this one"
+            )
+
+    def add_deadline(self, deadline: float, context) -> list:
+        """Call ``context.on_event()`` at ``deadline`` (``time.monotonic()``); returns a handle for ``cancel_deadline``."""
+        return self._notifier.add_timer(deadline, context)
+
+    def cancel_deadline(self, handle: list) -> None:
+        """Forget a deadline from ``add_deadline`` (fine if it already fired)."""
+        self._notifier.cancel_timer(handle)
+
+    def watch_signal(self, signum: int, context) -> None:
+        """Call ``context.on_event()`` each time signal ``signum`` arrives (main thread), until ``unwatch_signal``."""
+        self._notifier.watch_signal(signum, context)
+
+    def unwatch_signal(self, signum: int) -> None:
+        """Stop watching ``signum`` (the previous handler is restored after the last listener)."""
+        self._notifier.unwatch_signal(signum)
 
     def statistics(self) -> SchedulerStatistics:
-        """Fibers alive, ready, waiting on IO and sleeping; timers armed; events held; switches so far."""
+        """Fibers alive, ready, waiting on IO and sleeping; fds, timers and waits; switches, polls, deliveries."""
         io_waits = sleeping = 0
         for fiber in self._fibers:
-            if fiber._susp is not None:
-                kind = type(fiber._waiting)
-                io_waits += kind is YieldForIo
-                sleeping += kind is Sleep
-        events = self._events.statistics()
+            kind = fiber._wait.__class__
+            io_waits += kind is YieldForIo
+            sleeping += kind is Sleep
+        notifier = self._notifier.statistics()
         return SchedulerStatistics(
-            backend=events.backend,
-            capacity=events.capacity,
-            fds=events.fds,
+            backend=notifier.backend,
+            capacity=notifier.capacity,
+            fds=notifier.fds,
             fibers=len(self._fibers),
             ready=len(self._ready),
             io_waits=io_waits,
             sleeping=sleeping,
-            timers=events.timers,  # sleeps and cancel-scope deadlines
-            events=events.events,
+            timers=notifier.timers,  # sleeps and cancel-scope deadlines
+            events=notifier.watching + notifier.timers + notifier.expected + notifier.signals,
             switches=self._switches,
             polls=self._polls,
             delivered=self._delivered,
@@ -238,8 +289,8 @@ class Scheduler:
         current = self.current
         table = []
         for f in self._fibers:
-            if f._susp is not None:
-                state, waiting, since = "waiting", repr(f._waiting), f._since
+            if f._wait is not None:
+                state, waiting, since = "waiting", repr(f._wait), f._since
             else:
                 state, waiting, since = ("running" if f is current else "ready"), None, None
             table.append(FiberInfo(id=f._id, name=f.name, state=state, waiting=waiting, since=since))
@@ -251,14 +302,22 @@ class Scheduler:
 
     def report(self, message: str, error: BaseException | None = None) -> None:
         """Log ``message`` on the ``poorio`` logger, with ``error``'s traceback if given."""
-        import logging
-
         exc_info = (type(error), error, error.__traceback__) if error is not None else None
-        logging.getLogger("poorio").error(message, exc_info=exc_info)
+        _log.error(message, exc_info=exc_info)
+
+    @property
+    def backend(self) -> str:
+        """The readiness backend under this scheduler."""
+        return self._notifier.backend
+
+    @property
+    def notifier(self) -> Notifier:
+        """The event layer's ``Notifier`` underneath (to read: its ``statistics()``, ``interest(fd)``)."""
+        return self._notifier
 
     def close(self) -> None:
-        """Release the event set and its pool."""
-        self._events.close()
+        """Release the notifier and its pool."""
+        self._notifier.close()
 
     def __enter__(self) -> Scheduler:
         return self
@@ -271,21 +330,21 @@ class Scheduler:
     def _loop(self, main) -> None:
         """Step fibers until ``main`` is done (``None``: until no fiber is left)."""
         ready = self._ready
-        events = self._events
+        notifier = self._notifier
         steps = 0
-        while not main._done if main is not None else self._fibers:
+        while main._coro is not None if main is not None else self._fibers:
             if ready:
                 steps += self._run_ready()
                 if self._escalate is not None:
                     raise self._escalate
                 if not ready:
                     steps = 0  # and check whether the loop is over before blocking
-                elif steps >= _POLL_EVERY and len(events):
+                elif steps >= _POLL_EVERY:
                     steps = 0
-                    self._poll(False)
+                    self._dispatch(notifier.collect(0.0))
                 continue
-            if len(events):
-                self._poll(math.inf)  # one collection, as long as it takes (bounded by timers)
+            if notifier.busy():
+                self._dispatch(notifier.collect(None))  # as long as it takes (bounded by deadlines)
             else:
                 self._deadlock(main)
 
@@ -302,10 +361,10 @@ class Scheduler:
             try:
                 exc = fiber._exc
                 if exc is None:
-                    trap = fiber._coro.send(fiber._value)
+                    trap = fiber._context.run(fiber._coro.send, fiber._value)
                 else:
                     fiber._exc = None
-                    trap = fiber._coro.throw(exc)
+                    trap = fiber._context.run(fiber._coro.throw, exc)
             except StopIteration as stop:
                 self._finish(fiber, stop.value, None)
             except BaseException as error:
@@ -319,67 +378,80 @@ class Scheduler:
         self.current = None
         return count
 
-    def _poll(self, block) -> None:
+    def _dispatch(self, fired: list) -> None:
+        """Resume what the notifier reported: fibers parked on an fd or a deadline, or other contexts."""
         self._polls += 1
-        delivered = 0
-        for event in self._events(block):
-            delivered += 1
-            event.context._on_event(event)
-        self._delivered += delivered
+        self._delivered += len(fired)
+        ready = self._ready
+        for context in fired:
+            if context.__class__ is Fiber:
+                if context._wait is not None:  # not woken some other way meanwhile
+                    context._wait = None
+                    context._value = None
+                    ready.append(context)
+            else:
+                context.on_event()
 
     # -- trap handlers: each records an outcome, none raises ---------------------
 
-    def _park(self, fiber: Fiber, trap, abortable: bool = True):
-        """A Suspension for ``fiber``, or None when it is cancelled and must not park."""
-        if abortable and fiber._scope._effective:
+    def _cancelled(self, fiber: Fiber) -> bool:
+        """Whether ``fiber`` must not park: it is cancelled, so it is resumed with ``Cancelled``."""
+        if fiber._scope._effective:
             fiber._exc = Cancelled()
+            fiber._value = None
             self._ready.append(fiber)
-            return None
-        susp = Suspension(self, fiber, abortable)
-        fiber._susp = susp
-        fiber._waiting = trap
-        fiber._since = _monotonic()
-        return susp
+            return True
+        return False
 
     def _on_checkpoint(self, fiber: Fiber, trap: Checkpoint) -> None:
+        fiber._value = None
         if fiber._scope._effective:
             fiber._exc = Cancelled()
         self._ready.append(fiber)
 
     def _on_sleep(self, fiber: Fiber, trap: Sleep) -> None:
-        susp = self._park(fiber, trap)
-        if susp is not None:
-            try:
-                delay = trap.deadline - _monotonic()
-                if delay > 0:
-                    if delay != math.inf:  # sleeping forever needs no timer
-                        susp._eid = self._events.add(TIMER, delay, susp)
-                else:
-                    susp.complete()
-            except Exception as error:  # a deadline that is not a number
-                susp.fail(error)
+        if self._cancelled(fiber):
+            return
+        deadline = trap.deadline
+        try:
+            # A deadline passed already still parks until the next poll, so a
+            # sleep always lets IO in; forever needs no timer at all.
+            fiber._value = None if deadline == math.inf else self._notifier.add_timer(deadline, fiber)
+        except Exception as error:  # a deadline that is not a number
+            fiber._value = None
+            fiber._exc = error
+            self._ready.append(fiber)
+            return
+        fiber._wait = trap
+        fiber._since = self._notifier.now
 
     def _on_io(self, fiber: Fiber, trap: YieldForIo) -> None:
-        susp = self._park(fiber, trap)
-        if susp is not None:
-            try:
-                keeper = trap.keeper
-                if keeper is None:
-                    susp.watch(_IO_KINDS[trap.events], trap.fd)
-                else:  # an IO object's fd: it may stay registered (see FdKeeper)
-                    keeper.events = self._events
-                    susp.watch(_IO_KINDS[trap.events], trap.fd, lazy=True)
-            except Exception as error:  # busy, pool full, EBADF...: the fiber sees it
-                susp.fail(error)
+        if self._cancelled(fiber):
+            return
+        fiber._value = None
+        try:
+            self._notifier.watch(trap.fd, trap.events, fiber, trap.kept)
+        except AlreadyRegisteredError:
+            fiber._exc = BusyResourceError(f"another fiber is already waiting for {trap!r}")
+            self._ready.append(fiber)
+        except Exception as error:  # pool full, EBADF...: the fiber sees it
+            fiber._exc = error
+            self._ready.append(fiber)
+        else:
+            fiber._wait = trap
+            fiber._since = self._notifier.now
 
     def _on_suspend(self, fiber: Fiber, trap: Suspend) -> None:
-        susp = self._park(fiber, trap, trap.abortable)
-        if susp is not None:
-            try:
-                trap.setup(susp)
-            except BaseException as error:
-                if not susp.fail(error):
-                    self.report(f"suspension setup failed after waking {fiber!r}", error)
+        if trap.abortable and self._cancelled(fiber):
+            return
+        susp = Suspension(self, fiber, trap.abortable, trap.what)
+        fiber._wait = susp
+        fiber._since = self._notifier.now
+        try:
+            trap.setup(susp)
+        except BaseException as error:
+            if not susp.fail(error):
+                self.report(f"suspension setup failed after waking {fiber!r}", error)
 
     def _on_foreign(self, fiber: Fiber, trap) -> None:
         fiber._exc = TypeError(
@@ -391,10 +463,9 @@ class Scheduler:
     # -- endings -----------------------------------------------------------------
 
     def _finish(self, fiber: Fiber, result, error) -> None:
-        fiber._done = True
+        fiber._coro = fiber._wait = None  # done; let go of its frames and waits
         fiber._value = result
         fiber._exc = error
-        fiber._coro = fiber._waiting = None  # let go of its frames and waits
         del self._fibers[fiber]
         if fiber._parent is not None:
             fiber._detach()
@@ -402,8 +473,8 @@ class Scheduler:
         joiners = fiber._joiners
         if joiners is not None:
             fiber._joiners = None
-            for susp in joiners:
-                if susp.complete():
+            for waiter in joiners:
+                if waiter.complete():
                     observed = True
         group = fiber._group
         if group is not None:
@@ -416,14 +487,10 @@ class Scheduler:
                 self.report(f"unhandled error in fiber {fiber!r}, which nobody joined", error)
 
     def _abandon(self, fiber: Fiber, error: BaseException) -> None:
-        """End a fiber that can never run again: close its coroutine, drop its registrations."""
-        susp = fiber._susp
-        if susp is not None:
-            susp.done = True
-            fiber._susp = None
-            susp._cleanup()
+        """End a fiber that can never run again: drop its registrations, close its coroutine."""
+        fiber._unpark()
         try:
-            fiber._coro.close()
+            fiber._context.run(fiber._coro.close)
         except BaseException as close_error:  # e.g. it awaited in a finally block
             self.report(f"closing abandoned fiber {fiber!r} failed", close_error)
         self._finish(fiber, None, error)
@@ -442,39 +509,62 @@ class Scheduler:
         error = DeadlockError(
             "deadlock: no fiber is ready, no timer is pending and no fd is watched; blocked:\n" + listing
         )
-        susp = main._susp
-        if susp is not None:
-            susp.abortable = True
-            susp.fail(error)
+        wait = main._wait
+        if wait.__class__ is Suspension:
+            wait.abortable = True
+            wait.fail(error)
         for fiber in list(self._fibers):
             if fiber is not main:
                 fiber.cancel()
 
+    # -- async generators ------------------------------------------------------------
 
-def run(main, *args, backend: str | None = None, capacity: int = DEFAULT_CAPACITY, lazy_fds: bool = False):
+    def _finalize_agen(self, agen) -> None:
+        """The asyncgen finalizer hook: an unfinished generator is being collected (any thread)."""
+        try:
+            self.call_threadsafe(self._spawn_aclose, agen)
+        except ClosedResourceError:
+            pass  # the scheduler is gone: nothing can run its cleanup any more
+
+    def _spawn_aclose(self, agen) -> None:
+        self.spawn(agen.aclose, name=f"aclose of {getattr(agen, '__qualname__', agen)!s}")
+
+    def _close_agens(self) -> None:
+        """Close every async generator still alive, each in a fiber of its own (as asyncio's shutdown_asyncgens)."""
+        agens = self._agens
+        while agens:
+            for agen in list(agens):
+                agens.discard(agen)
+                self._spawn_aclose(agen)
+            self._loop(None)
+
+
+def run(main, *args, backend: str | None = None, capacity: int = DEFAULT_CAPACITY):
     """Run ``main(*args)`` in a new fiber on a new scheduler; return its result.
 
     ``backend`` names the readiness backend (default: the best one here);
-    ``capacity`` is how many fds can be watched at once; ``lazy_fds`` as
-    for ``Scheduler``.
+    ``capacity`` is how many fds can be watched at once.  ``main`` runs in a
+    copy of the caller's ``contextvars`` context.
 
     Raises:
         DeadlockError: every fiber was blocked with nothing left to wake it.
-        RuntimeError: called from inside a running poorio scheduler.
+        RuntimeError: called from inside a running scheduler.
         BaseException: whatever ``main`` raised.
     """
     if _thread_state.scheduler is not None:
         raise RuntimeError("poorio.run() cannot be called from inside a running scheduler")
-    with Scheduler(backend, capacity, lazy_fds=lazy_fds) as scheduler:
+    with Scheduler(backend, capacity) as scheduler:
         return scheduler.run(main, *args)
 
 
 def spawn(fn, *args, name: str | None = None) -> Fiber:
     """Start ``fn(*args)`` as a new fiber of the current scheduler; returns the ``Fiber``.
 
+    The fiber runs in a copy of the spawner's ``contextvars`` context.
+
     Raises:
         RuntimeError: no scheduler runs in this thread.
-        TypeError: ``fn(*args)`` did not return a coroutine.
+        TypeError: ``fn(*args)`` did not return an awaitable.
     """
     return current_scheduler().spawn(fn, *args, name=name)
 

@@ -1,11 +1,11 @@
 """The traps a fiber yields to its scheduler, and the awaitables built on them.
 
 A fiber is a coroutine.  When it must wait it does not block the thread: it
-yields a *trap* -- a tiny immutable object saying what it waits for -- out of
-``_trap``, poorio's one ``@types.coroutine`` function.  The scheduler looks
-the trap's class up in its dispatch table, parks the fiber or puts it back on
-the ready queue, and later resumes it with a value or an exception.  Every
-blocking call in poorio is a one-line ``async def`` around ``_trap``.
+awaits a *trap* -- a tiny immutable object saying what it waits for.  A
+trap's ``__await__`` is poorio's one generator that yields to the
+scheduler: it hands the trap over and returns whatever the fiber is resumed
+with.  The scheduler looks the trap's class up, parks the fiber or puts it
+back on the ready queue, and later resumes it with a value or an exception.
 
 The traps:
 
@@ -13,15 +13,18 @@ The traps:
     yield to the other ready fibers (``sleep(0)``, ``checkpoint()``);
 ``Sleep(deadline)``
     wake at a ``time.monotonic()`` deadline;
-``YieldForIo(fd, events)``
+``YieldForIo(fd, events, kept=None)``
     wake when ``fd`` is ``READABLE`` or ``WRITABLE`` (the name comes from the
     "Poor Man's Event Driven IO" Lua scheduler this design started from);
+    with a ``KeptFd`` the registration outlives the wait (an IO object's
+    fd, see ``poorio.events.notifier``);
 ``Suspend(setup, what, abortable)``
     park on a ``Suspension`` that ``setup`` hands to whoever may complete it
     (a joined fiber, a channel, a worker thread...).
 
 Each of them is also a cancellation point: a fiber inside a cancelled scope
-gets ``Cancelled`` raised instead of parking.
+gets ``Cancelled`` raised instead of parking.  A trap is immutable, so an IO
+object builds its two ``YieldForIo`` once and awaits them again and again.
 
 This module also holds the one piece of per-thread state poorio has: which
 scheduler runs on this thread.
@@ -29,10 +32,10 @@ scheduler runs on this thread.
 
 from __future__ import annotations
 
+import math
 import time
-import types
 
-from ..platform import READABLE, WRITABLE
+from ..platform import READABLE, WRITABLE, fileno
 
 try:
     from _thread import _local
@@ -40,10 +43,10 @@ except ImportError:  # pragma: no cover - an interpreter without the C module
     from threading import local as _local
 
 __all__ = [
+    "Trap",
     "Checkpoint",
     "Sleep",
     "YieldForIo",
-    "FdKeeper",
     "Suspend",
     "checkpoint",
     "sleep",
@@ -52,6 +55,9 @@ __all__ = [
     "wait_writable",
     "suspend",
     "current_scheduler",
+    "running_scheduler",
+    "fd_of",
+    "check_seconds",
 ]
 
 _monotonic = time.monotonic
@@ -76,16 +82,24 @@ def current_scheduler():
     return scheduler
 
 
-class _Trap:
-    """Base of the trap classes: immutable once built."""
+def running_scheduler():
+    """The scheduler running on this thread, or None."""
+    return _thread_state.scheduler
+
+
+class Trap:
+    """Base of the trap classes: immutable once built; awaiting one hands it to the scheduler."""
 
     __slots__ = ()
 
     def __setattr__(self, name, value):
         raise AttributeError(f"{type(self).__name__} is immutable")
 
+    def __await__(self):
+        return (yield self)
 
-class Checkpoint(_Trap):
+
+class Checkpoint(Trap):
     """Let the other ready fibers run, then continue."""
 
     __slots__ = ()
@@ -97,7 +111,7 @@ class Checkpoint(_Trap):
 _CHECKPOINT = Checkpoint()  # traps are immutable, so sleep(0) reuses one
 
 
-class Sleep(_Trap):
+class Sleep(Trap):
     """Wake at ``deadline``, a ``time.monotonic()`` value."""
 
     __slots__ = ("deadline",)
@@ -106,52 +120,37 @@ class Sleep(_Trap):
         object.__setattr__(self, "deadline", deadline)
 
     def __repr__(self) -> str:
+        if self.deadline == math.inf:
+            return "sleep (forever)"
         return f"sleep ({self.deadline - _monotonic():.3f}s left)"
 
 
-class FdKeeper:
-    """Lets an IO object's fd stay registered between its waits; the object promises ``notify_closing``.
-
-    Registering and unregistering an fd around every wait costs two
-    syscalls; keeping it registered is safe only if it is unregistered
-    before it is closed (epoll and kqueue forget a closed fd by themselves,
-    so a new file under the same number would go unwatched).  poorio's
-    streams keep that promise in ``close``, and their finalizer hands the
-    fd to ``events`` (the event set that may hold it, recorded by the
-    scheduler at each wait) with ``EventSet.defer_close``.
-    """
-
-    __slots__ = ("events",)
-
-    def __init__(self) -> None:
-        self.events = None  # the EventSet the fd was last waited on in, if any
-
-
-class YieldForIo(_Trap):
+class YieldForIo(Trap):
     """Wake when ``fd`` is ready for ``events`` (``READABLE`` or ``WRITABLE``).
 
-    With a ``keeper`` (an ``FdKeeper``) the fd stays registered after the
-    wake-up.  A trap is immutable, so an IO object may build its two once
-    and yield them again and again.
+    With ``kept`` (a ``poorio.events.KeptFd``) the fd stays registered after
+    the wake-up; its owner promises ``notify_closing`` before closing it.
     """
 
-    __slots__ = ("fd", "events", "keeper")
+    __slots__ = ("fd", "events", "kept")
 
-    def __init__(self, fd: int, events: int, keeper: FdKeeper | None = None) -> None:
+    def __init__(self, fd: int, events: int, kept=None) -> None:
         object.__setattr__(self, "fd", fd)
         object.__setattr__(self, "events", events)
-        object.__setattr__(self, "keeper", keeper)
+        object.__setattr__(self, "kept", kept)
 
     def __repr__(self) -> str:
         return f"{'readable' if self.events == READABLE else 'writable'} fd {self.fd}"
 
 
-class Suspend(_Trap):
+class Suspend(Trap):
     """Park on a new ``Suspension``; ``setup(suspension)`` registers it with its wakers.
 
-    ``what`` describes the wait for ``poorio.dump()``.  A suspension that is
-    not ``abortable`` is not completed by cancellation: it is for the few
-    waits that must finish even then (a group waiting for its children).
+    ``what`` describes the wait for ``poorio.dump()`` (its ``str`` is shown;
+    it must not include a fiber's ``repr``, which may show this very wait).  A
+    suspension that is not ``abortable`` is not completed by cancellation:
+    it is for the few waits that must finish even then (a group waiting for
+    its children).
     """
 
     __slots__ = ("setup", "what", "abortable")
@@ -162,63 +161,86 @@ class Suspend(_Trap):
         object.__setattr__(self, "abortable", abortable)
 
     def __repr__(self) -> str:
-        return str(self.what) if self.what is not None else f"suspended ({self.setup!r})"
+        return str(self.what) if self.what is not None else "suspended"
 
 
-@types.coroutine
-def _trap(trap):
-    """Hand ``trap`` to the scheduler; return what it resumes the fiber with."""
-    return (yield trap)
+# The awaitables below are plain functions returning a trap, not async defs:
+# a fiber parked in them then holds one generator (the trap's __await__),
+# not a coroutine around it as well -- ~200 bytes less per waiting fiber --
+# and each switch steps one frame less.  Awaiting the result is all callers do.
 
 
-# checkpoint() and sleep() are plain functions returning _trap's awaitable,
-# not async defs: a fiber parked in them then holds one generator (~180 B),
-# not a coroutine around it as well (~220 B more) -- the difference between
-# ~870 and ~600 bytes per fiber when 100,000 fibers all wait at once -- and
-# each switch steps one frame less.  Awaiting the result is all callers do.
+def check_seconds(value, what: str) -> float:
+    """``value`` as seconds (a real number, not NaN); ``what`` names it in the error.
+
+    Raises:
+        TypeError: not an int or float (bool excluded).
+        ValueError: NaN.
+    """
+    if value.__class__ is not float and value.__class__ is not int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"{what} must be a number of seconds, not {value!r}")
+    if value != value:
+        raise ValueError(f"{what} must be a number of seconds, not NaN")
+    return value
 
 
-def checkpoint():
+def checkpoint() -> Checkpoint:
     """Let the other ready fibers run, and raise ``Cancelled`` if this fiber is cancelled.  Await it.
 
     Raises:
         Cancelled: an enclosing cancel scope (or the fiber) was cancelled.
     """
-    return _trap(_CHECKPOINT)
+    return _CHECKPOINT
 
 
-def sleep(seconds: float):
+def sleep(seconds: float) -> Trap:
     """Suspend this fiber for ``seconds``; ``sleep(0)`` only yields to the other ready fibers.  Await it.
 
     Raises:
         Cancelled: the fiber was cancelled while it slept.
-        ValueError: ``seconds`` is negative or not a number (when called).
+        ValueError: ``seconds`` is negative or NaN (when called).
+        TypeError: ``seconds`` is not a number (when called).
     """
+    if seconds.__class__ is float or seconds.__class__ is int:  # the common case, checked cheaply
+        if seconds > 0:
+            return Sleep(_monotonic() + seconds)
+        if seconds == 0:
+            return _CHECKPOINT
+    seconds = check_seconds(seconds, "sleep()'s duration")
     if seconds > 0:
-        return _trap(Sleep(_monotonic() + seconds))
+        return Sleep(_monotonic() + seconds)
     if seconds == 0:
-        return _trap(_CHECKPOINT)
+        return _CHECKPOINT
     raise ValueError(f"sleep() needs a duration >= 0, not {seconds!r}")
 
 
-async def sleep_until(deadline: float) -> None:
-    """Suspend this fiber until ``time.monotonic()`` reaches ``deadline``.
+def sleep_until(deadline: float) -> Sleep:
+    """Suspend this fiber until ``time.monotonic()`` reaches ``deadline``.  Await it.
 
     Raises:
         Cancelled: the fiber was cancelled while it slept.
+        TypeError, ValueError: ``deadline`` is not a number, or NaN (when called).
     """
-    await _trap(Sleep(deadline))
+    return Sleep(check_seconds(deadline, "sleep_until()'s deadline"))
 
 
-def _fd(obj) -> int:
-    fd = obj if type(obj) is int else obj.fileno()
-    if fd < 0:
-        raise ValueError(f"not an open file descriptor: {obj!r}")
-    return fd
+def fd_of(obj, what: str = "the fd") -> int:
+    """The fd of an int or of an object with ``fileno()`` (``poorio.platform.fileno``), or a clear error.
+
+    Raises:
+        ValueError: ``obj`` is not an open fd nor has one; ``what`` names it.
+    """
+    if obj.__class__ is int and 0 <= obj <= 0x7FFFFFFF:
+        return obj
+    try:
+        return fileno(obj)
+    except ValueError as error:
+        raise ValueError(f"{what} must be an open fd or have fileno(): {error}") from None
 
 
-async def wait_readable(obj) -> None:
-    """Park this fiber until ``obj`` (an fd, or anything with ``fileno()``) is readable.
+def wait_readable(obj) -> YieldForIo:
+    """Park this fiber until ``obj`` (an fd, or anything with ``fileno()``) is readable.  Await it.
 
     Readiness includes errors and hang-ups: retry the syscall to see them.
 
@@ -227,34 +249,36 @@ async def wait_readable(obj) -> None:
         ClosedResourceError: ``obj`` was closed (``notify_closing``) meanwhile.
         Cancelled: the fiber was cancelled while it waited.
         OSError: the kernel refused to watch the fd (real errno).
+        ValueError: ``obj`` is not an open fd (when called).
     """
-    await _trap(YieldForIo(_fd(obj), READABLE))
+    return YieldForIo(fd_of(obj, "wait_readable()'s argument"), READABLE)
 
 
-async def wait_writable(obj) -> None:
-    """Park this fiber until ``obj`` (an fd, or anything with ``fileno()``) is writable.
+def wait_writable(obj) -> YieldForIo:
+    """Park this fiber until ``obj`` (an fd, or anything with ``fileno()``) is writable.  Await it.
 
     Raises:
         BusyResourceError: another fiber already waits to write ``obj``.
         ClosedResourceError: ``obj`` was closed (``notify_closing``) meanwhile.
         Cancelled: the fiber was cancelled while it waited.
         OSError: the kernel refused to watch the fd (real errno).
+        ValueError: ``obj`` is not an open fd (when called).
     """
-    await _trap(YieldForIo(_fd(obj), WRITABLE))
+    return YieldForIo(fd_of(obj, "wait_writable()'s argument"), WRITABLE)
 
 
-async def suspend(setup, what=None, abortable: bool = True):
-    """Park this fiber on a new ``Suspension`` until someone completes it.
+def suspend(setup, what=None, abortable: bool = True) -> Suspend:
+    """Park this fiber on a new ``Suspension`` until someone completes it.  Await it.
 
     ``setup(suspension)`` runs in the scheduler right after the fiber parks;
     it registers the suspension with every party that may wake it (see
-    ``poorio.fiber.Suspension``).  The first to complete it wins.  If
+    ``poorio._core.fiber.Suspension``).  The first to complete it wins.  If
     ``setup`` raises, the fiber is resumed with that exception.
 
-    Returns the value the suspension was completed with.
+    The awaited value is the one the suspension was completed with.
 
     Raises:
         Cancelled: the fiber was cancelled (only if ``abortable``).
         BaseException: whatever the suspension was failed with.
     """
-    return await _trap(Suspend(setup, what, abortable))
+    return Suspend(setup, what, abortable)

@@ -32,8 +32,10 @@ does *not* do: call anything.  Dispatching is the caller's business.
 
 from __future__ import annotations
 
-from .eventset import EventSet, DEFAULT_CAPACITY
+from ..platform import DEFAULT_CAPACITY
+from .eventset import EventSet
 from .kinds import *  # noqa: F401,F403
 from .kinds import __all__ as _kinds_all
+from .notifier import KeptFd, Notifier, NotifierStatistics
 
-__all__ = ["EventSet", "DEFAULT_CAPACITY", *_kinds_all]
+__all__ = ["EventSet", "Notifier", "NotifierStatistics", "KeptFd", "DEFAULT_CAPACITY", *_kinds_all]

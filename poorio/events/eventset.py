@@ -1,4 +1,14 @@
-"""The ``EventSet``: LuaEvents' event container, its kinds given as one-letter strings (see the package docstring)."""
+"""The ``EventSet``: LuaEvents' event container on a ``Notifier``, its kinds given as one-letter strings.
+
+The package docstring (``poorio.events``) describes the kinds and the
+iteration.  Underneath, each ``Event`` record is the context the set hands
+its ``Notifier``: an fd event waits there for its direction, a timer is the
+notifier's timer, a triggered virtual event is a post, a signal event a
+watched signal, and an event's timeout is one more timer reporting a small
+``_Timeout`` wrapper.  What the notifier reports becomes a batch the
+iteration delivers one event at a time, so ``stop()`` can leave the rest
+for the next iteration.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +17,8 @@ from collections import deque
 from itertools import count
 from time import monotonic
 
+from ..errors import AlreadyRegisteredError, ClosedResourceError, NotRegisteredError
+from ..platform import DEFAULT_CAPACITY, READABLE, WRITABLE, fileno
 from .kinds import (
     _KINDS,
     _READ,
@@ -15,41 +27,33 @@ from .kinds import (
     _VIRTUAL,
     _WRITE,
     KINDS,
-    READ,
-    READ_PERSISTENT,
     REASON_READ,
     REASON_SIGNAL,
     REASON_TIMEOUT,
     REASON_TRIGGERED,
     REASON_WRITE,
-    SIGNAL,
-    SIGNAL_PERSISTENT,
-    TIMER,
-    TIMER_PERIODIC,
     VIRTUAL,
-    VIRTUAL_PERSISTENT,
-    WRITE,
-    WRITE_PERSISTENT,
     Event,
     EventStatistics,
     _seconds,
 )
-from .kinds import __all__ as _eventtypes_all
-from .fdinterest import FdInterest
-from .timers import TimerHeap
-from ..errors import AlreadyRegisteredError, ClosedResourceError, NotRegisteredError
-from ..platform import DEFAULT_CAPACITY, ERROR, HANGUP, READABLE, WRITABLE, new_pool
-from ..platform._libc import fileno as _fileno
-from ..platform.wakeup import Waker
+from .notifier import KeptFd, Notifier
 
-__all__ = ["EventSet", "DEFAULT_CAPACITY", *_eventtypes_all]
-
-# An error or hang-up wakes both directions: the owner retries its syscall
-# and meets the real error (or end of file) there.
-_RMASK = READABLE | ERROR | HANGUP
-_WMASK = WRITABLE | ERROR | HANGUP
+__all__ = ["EventSet"]
 
 _UNSET = object()
+_DIRECTION = {_READ: READABLE, _WRITE: WRITABLE}
+_REASON = {_READ: REASON_READ, _WRITE: REASON_WRITE, _TIMER: REASON_TIMEOUT, _SIGNAL: REASON_SIGNAL,
+           _VIRTUAL: REASON_TRIGGERED}  # fmt: skip
+
+
+class _Timeout:
+    """The context of an event's timeout timer: reports the event with reason ``timeout``."""
+
+    __slots__ = ("event",)
+
+    def __init__(self, event: Event) -> None:
+        self.event = event
 
 
 class EventSet:
@@ -57,20 +61,18 @@ class EventSet:
 
     ``capacity`` bounds how many fds it watches at once (its pool is fixed
     size); ``backend`` picks the pool's mechanism (default: the best here,
-    or ``POORIO_BACKEND``).  It owns one wake-up channel (two fds, not
-    counted against ``capacity``) so other threads and signal handlers can
-    interrupt a blocking iteration.
+    or ``POORIO_BACKEND``).  Its notifier owns one wake-up channel (two fds,
+    not counted against ``capacity``) so other threads and signal handlers
+    can interrupt a blocking iteration.
 
-    ``lazy=True`` keeps an fd registered after its one-shot ``'r'``/``'w'``
-    event is delivered, betting it is waited on again soon (a fiber's next
-    read): that saves two syscalls per wait.  The fd is dropped when it turns
-    ready with nobody waiting, when room is needed, and by ``forget_fd``,
-    ``clear`` and ``close`` -- so with ``lazy=True`` every fd must go through
-    ``forget_fd`` before it is closed: epoll and kqueue forget a closed fd by
-    themselves, and a new file given the same number would never be watched.
-    ``add(..., lazy=True)`` makes the same bet for one event only, for owners
-    that keep that promise (poorio's streams); ``defer_close`` is how such an
-    owner's finalizer closes an fd that may still be registered.
+    ``keep=True`` keeps an fd registered after its one-shot ``'r'``/``'w'``
+    event is delivered, betting it is waited on again soon: that saves two
+    syscalls per wait.  A kept fd is dropped when it turns ready with nobody
+    waiting, when room is needed, and by ``forget_fd``, ``clear`` and
+    ``close`` -- so with ``keep=True`` every fd must go through ``forget_fd``
+    before it is closed: epoll and kqueue forget a closed fd by themselves,
+    and a new file given the same number would never be watched.
+    ``add(..., keep=True)`` makes the same bet for one event only.
 
     One thread drives a set (adds, deletes, iterates).  From any thread you
     may call ``wakeup``, ``once``, ``trigger`` and ``stop``.  Do not run two
@@ -82,51 +84,36 @@ class EventSet:
         BackendUnavailableError: ``backend`` does not exist or cannot run here.
     """
 
-    def __init__(self, capacity: int = DEFAULT_CAPACITY, backend: str | None = None, *, lazy: bool = False) -> None:
-        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
-            raise ValueError(f"capacity must be a positive int, not {capacity!r}")
+    def __init__(self, capacity: int = DEFAULT_CAPACITY, backend: str | None = None, *, keep: bool = False) -> None:
+        self._notifier = Notifier(capacity, backend)
         self.capacity = capacity
-        self._lazy = bool(lazy)
+        self._keep = bool(keep)
+        self._kept = KeptFd(-1)  # the set speaks for every fd it registers: one identity for all
         self._closed = False
-        pool = new_pool(capacity + 1, backend)  # + the wake-up channel
-        try:
-            waker = Waker()
-            try:
-                pool.add(waker.fileno(), READABLE)
-            except BaseException:
-                waker.close()
-                raise
-        except BaseException:
-            pool.close()
-            raise
-        self._pool = pool
-        self._waker = waker
-        self._wake_fd = waker.fileno()
         self._events: dict = {}  # id -> Event, every live event
-        self._fds = FdInterest(pool, capacity, self._wake_fd)
-        self._readers = self._fds.readers  # fd -> its 'r'/'R' event
-        self._writers = self._fds.writers  # fd -> its 'w'/'W' event
+        self._readers: dict = {}  # fd -> its 'r'/'R' event
+        self._writers: dict = {}  # fd -> its 'w'/'W' event
         self._signals: dict = {}  # signal number -> its 's'/'S' event
-        self._timers = TimerHeap()
         self._ids = count(1)
         self._batch: deque = deque()  # collected, not yet delivered (may hold deleted events)
-        self._pending: deque = deque()  # triggered since the last collection (any thread appends)
-        self._arrived: deque = deque()  # signal numbers caught since the last collection
-        self._closing: deque = deque()  # (fd, close) handed over by defer_close (any thread appends)
-        self._waiting = False  # set just before the pool wait: others must wake us
         self._epoch = 0  # stop() bumps it; an iteration ends when it changes
+
+    @property
+    def notifier(self) -> Notifier:
+        """The ``Notifier`` underneath (read its ``statistics()``; do not add to it)."""
+        return self._notifier
 
     # -- adding and changing events --------------------------------------------
 
-    def add(self, kind: str, source=None, context=None, timeout: float | None = None, *, lazy: bool = False) -> int:
+    def add(self, kind: str, source=None, context=None, timeout: float | None = None, *, keep: bool = False) -> int:
         """Add an event; return its id (an int never reused within this set).
 
-        ``source`` depends on ``kind`` (see the module docstring); ``context``
+        ``source`` depends on ``kind`` (see the package docstring); ``context``
         is handed back on delivery; ``timeout`` (seconds, not for timers)
         delivers the event with reason ``timeout`` if it has not fired by then.
-        ``lazy`` (one-shot ``'r'``/``'w'``): once delivered, leave the fd
-        registered, as a ``lazy=True`` set does -- the caller promises
-        ``forget_fd`` (or ``defer_close``) before the fd is closed.
+        ``keep`` (one-shot ``'r'``/``'w'``): once delivered, leave the fd
+        registered, as a ``keep=True`` set does -- the caller promises
+        ``forget_fd`` before the fd is closed.
 
         Raises:
             ValueError: unknown ``kind``; a bad fd, signal, interval or timeout;
@@ -149,48 +136,60 @@ class EventSet:
                 raise ValueError(f"a timer takes no timeout (got {timeout!r}): its source is when it fires")
             timeout = _seconds(timeout, "timeout")
         ev = Event(next(self._ids), kind, source, context, code, persist)
+        notifier = self._notifier
         if code == _READ or code == _WRITE:
-            self._watch(ev, code)
-            ev._park = lazy or self._lazy
+            self._watch_fd(ev, code)
+            ev._keep = keep or self._keep
         elif code == _TIMER:
             interval = _seconds(source, "a timer's interval")
             if persist and interval <= 0.0:
                 raise ValueError(f"a periodic timer needs an interval > 0, not {source!r}")
             ev._interval = interval
-            self._timers.push(ev, monotonic() + interval)
+            ev.deadline = monotonic() + interval
+            ev._timer = notifier.add_timer(ev.deadline, ev)
         elif code == _SIGNAL:
             self._listen(ev)
         self._events[ev.id] = ev
         if timeout is not None:
             ev._interval = timeout
-            self._timers.push(ev, monotonic() + timeout)
+            self._arm_timeout(ev, timeout)
         if code == _VIRTUAL and source:
             ev._why = REASON_TRIGGERED
-            self._pending.append(ev)
+            notifier.post(ev)
         return ev.id
 
-    def _watch(self, ev: Event, code: int) -> None:
+    def _watch_fd(self, ev: Event, code: int) -> None:
         source = ev.source
-        if type(source) is int and source >= 0:
-            fd = source
-        else:
-            try:
-                fd = _fileno(source)
-            except ValueError:
-                raise ValueError(f"an {ev.kind!r} event's source must be an fd >= 0 or have fileno(), not {source!r}") from None
-        self._fds.watch(ev, fd, READABLE if code == _READ else WRITABLE)
+        try:
+            fd = fileno(source)
+        except ValueError:
+            raise ValueError(f"an {ev.kind!r} event's source must be an fd >= 0 or have fileno(), not {source!r}") from None
+        table = self._readers if code == _READ else self._writers
+        taken = table.get(fd)
+        if taken is not None:
+            direction = "read" if code == _READ else "write"
+            raise AlreadyRegisteredError(
+                f"fd {fd} already has a {direction} event in this set (id {taken.id}, kind {taken.kind!r})"
+            )
+        self._notifier.watch(fd, _DIRECTION[code], ev, self._kept)
+        table[fd] = ev
         ev._fd = fd
 
     def _listen(self, ev: Event) -> None:
-        from . import signals as _signals  # signals are rare: keep them off the import path
-
-        signum = _signals.check_signal(ev.source)
-        taken = self._signals.get(signum)
+        notifier = self._notifier
+        signum = ev.source
+        taken = self._signals.get(signum) if isinstance(signum, int) else None
         if taken is not None:
             raise AlreadyRegisteredError(f"signal {signum} already has an event in this set (id {taken.id}, kind {taken.kind!r})")
-        _signals.listen(signum, self)
-        self._signals[signum] = ev
-        ev._fd = signum
+        notifier.watch_signal(signum, ev)  # checks the number and the thread
+        self._signals[int(signum)] = ev
+        ev._fd = int(signum)
+
+    def _arm_timeout(self, ev: Event, seconds: float) -> None:
+        if ev._timer is not None:
+            self._notifier.cancel_timer(ev._timer)
+        ev.deadline = monotonic() + seconds
+        ev._timer = self._notifier.add_timer(ev.deadline, _Timeout(ev))
 
     def set(self, eid: int, *, context=_UNSET, timeout=_UNSET) -> int:
         """Change an event's context and/or timeout; an omitted one stays.
@@ -210,11 +209,13 @@ class EventSet:
             elif timeout is None:
                 ev._interval = None
                 ev.deadline = None
-                self._timers.cancel(ev)
+                if ev._timer is not None:
+                    self._notifier.cancel_timer(ev._timer)
+                    ev._timer = None
             else:
                 timeout = _seconds(timeout, "timeout")
                 ev._interval = timeout
-                self._timers.rearm(ev, monotonic() + timeout)
+                self._arm_timeout(ev, timeout)
         if context is not _UNSET:
             ev.context = context
         return eid
@@ -235,9 +236,7 @@ class EventSet:
             raise ValueError(f"event {eid} is a {ev.kind!r} event; only virtual events ('v', 'V') can be triggered")
         if ev._why is None:
             ev._why = REASON_TRIGGERED
-            self._pending.append(ev)
-            if self._waiting:
-                self._waker.wake()
+            self._notifier.post(ev)
         return eid
 
     def once(self, context=None) -> int:
@@ -253,13 +252,12 @@ class EventSet:
         ev = Event(next(self._ids), VIRTUAL, None, context, _VIRTUAL, False)
         ev._why = REASON_TRIGGERED
         self._events[ev.id] = ev
-        # Discussion: append before reading _waiting, while the loop sets
-        # _waiting before it looks at the queue -- so either it sees our event
-        # or we see it waiting and wake it.
-        self._pending.append(ev)
-        if self._waiting:
-            self._waker.wake()
+        self._notifier.post(ev)
         return ev.id
+
+    def get(self, eid: int) -> Event | None:
+        """The live event with id ``eid`` (its record, as the iterator yields it), or None."""
+        return self._events.get(eid)
 
     def _get(self, eid) -> Event:
         ev = self._events.get(eid)
@@ -285,27 +283,26 @@ class EventSet:
         self._discard(ev)
         return eid
 
-    def _discard(self, ev: Event, park: bool = False) -> None:
-        """Forget ``ev`` everywhere: id table, fd tables, pool (unless ``park``), heap, signal routing."""
+    def _discard(self, ev: Event, keep: bool = False) -> None:
+        """Forget ``ev`` everywhere; an fd event's registration goes too, unless ``keep``."""
         del self._events[ev.id]
         ev._live = False
         ev._why = None
-        if ev._entry is not None:
-            self._timers.cancel(ev)
+        notifier = self._notifier
+        if ev._timer is not None:
+            notifier.cancel_timer(ev._timer)
+            ev._timer = None
         code = ev._type
-        if code == _READ:
-            del self._readers[ev._fd]
-            if not park:
-                self._fds.unwatch(ev._fd)
-        elif code == _WRITE:
-            del self._writers[ev._fd]
-            if not park:
-                self._fds.unwatch(ev._fd)
+        if code == _READ or code == _WRITE:
+            fd = ev._fd
+            direction = _DIRECTION[code]
+            del (self._readers if code == _READ else self._writers)[fd]
+            notifier.unwatch(fd, direction, ev)
+            if not keep:
+                notifier.release(fd, direction)
         elif code == _SIGNAL:
-            from . import signals as _signals
-
             del self._signals[ev._fd]
-            _signals.unlisten(ev._fd, self)
+            notifier.unwatch_signal(ev._fd)
 
     def forget_fd(self, fd) -> list:
         """Delete every event on ``fd`` and drop it from the pool now; return the deleted events.
@@ -317,47 +314,15 @@ class EventSet:
         Raises:
             ValueError: ``fd`` is negative or not a file object.
         """
-        fd = _fileno(fd)
+        fd = fileno(fd)
         removed = []
         for table in (self._readers, self._writers):
             ev = table.get(fd)
             if ev is not None:
                 self._discard(ev)
                 removed.append(ev)
-        if fd in self._fds.registered:  # parked by a lazy set
-            self._fds.unwatch(fd)
+        self._notifier.forget(fd)
         return removed
-
-    def defer_close(self, fd: int, close) -> bool:
-        """Have the set call ``close()`` soon, once ``fd`` is no longer registered; False if it is closed.
-
-        For finalizers of objects whose fd may be left registered by a
-        ``lazy`` event: they may run in any thread, or in the middle of the
-        set's own bookkeeping, so they must not touch the pool.  The fd stays
-        open until the set has dropped it, so its number cannot be reused
-        while the pool still watches it.  Thread-safe.
-        """
-        if self._closed:
-            return False
-        self._closing.append((fd, close))
-        if self._closed:  # close() ran meanwhile and may have missed it
-            self._run_closes()
-        elif self._waiting:
-            self._waker.wake()
-        return True
-
-    def _run_closes(self) -> None:
-        closing = self._closing
-        while closing:
-            try:
-                fd, close = closing.popleft()
-            except IndexError:  # another thread took the last one
-                return
-            try:
-                if not self._closed and fd not in self._readers and fd not in self._writers:
-                    self._fds.unwatch(fd)  # a parked registration, if any
-            finally:
-                close()
 
     def clear(self) -> None:
         """Delete every event, pending ones too.  Safe inside the loop.
@@ -367,9 +332,8 @@ class EventSet:
         """
         for ev in list(self._events.values()):
             self._discard(ev)
-        self._fds.evict_parked()
+        self._notifier.release_idle()
         self._batch.clear()
-        self._timers.clear()
 
     def stop(self) -> None:
         """End the running iteration at its next step; pending events stay for the next one.
@@ -377,12 +341,11 @@ class EventSet:
         Thread-safe: from another thread it also wakes a blocking iteration.
         """
         self._epoch += 1
-        if self._waiting:
-            self._waker.wake()
+        self._notifier.wake()
 
     def wakeup(self) -> None:
         """Make a blocking wait in another thread return now.  Thread-safe; a no-op once closed."""
-        self._waker.wake()
+        self._notifier.wake()
 
     def close(self) -> None:
         """Delete every event (restoring signal handlers), close the pool and the wake-up channel.
@@ -395,9 +358,7 @@ class EventSet:
         try:
             self.clear()
         finally:
-            self._pool.close()
-            self._waker.close()
-            self._run_closes()
+            self._notifier.close()
 
     # -- iteration -----------------------------------------------------------------
 
@@ -434,7 +395,7 @@ class EventSet:
         batch = self._batch
         popleft = batch.popleft
         events = self._events
-        timers = self._timers
+        notifier = self._notifier
         collected = False  # one-collection modes end after their collection
         final = False  # block=None: the last, non-blocking collection is done
         delivered = False
@@ -449,9 +410,9 @@ class EventSet:
                 ev._why = None
                 ev.reason = why
                 if not ev._persist:
-                    self._discard(ev, ev._park)
+                    self._discard(ev, ev._keep)
                 elif ev._interval is not None and ev._type != _TIMER:
-                    timers.rearm(ev, monotonic() + ev._interval)  # a persistent event's timeout re-arms when it fires
+                    self._arm_timeout(ev, ev._interval)  # a persistent event's timeout re-arms when it fires
                 delivered = True
                 yield ev
             if self._epoch != epoch or not events or self._closed:
@@ -459,7 +420,7 @@ class EventSet:
             if block is True:
                 wait = None
             elif block is None:
-                if len(timers):
+                if notifier.first_deadline() is not None:
                     wait = None  # bounded by the next deadline
                 elif final:
                     return
@@ -473,91 +434,60 @@ class EventSet:
             else:
                 wait = None if block == math.inf else block
             collected = True
-            self._collect(wait)
+            self._queue(notifier.collect(wait))
 
-    def _collect(self, wait) -> None:
-        """Wait for the pool (up to ``wait`` seconds, None: until the next deadline) and queue what fired."""
+    def _queue(self, fired: list) -> None:
+        """Turn what the notifier reported into events queued for delivery, each once."""
         batch = self._batch
-        pending = self._pending
-        timers = self._timers
-        if self._closing:
-            self._run_closes()
-        self._waiting = True  # before looking at the queues -- see once()
-        if pending or self._arrived:
-            wait = 0.0
-        elif wait != 0.0 and timers.heap:
-            first = timers.first()
-            if first is not None:
-                delay = first - monotonic()
-                if wait is None or delay < wait:
-                    wait = delay if delay > 0.0 else 0.0
-        try:
-            ready = self._pool.cycle(wait)
-        finally:
-            self._waiting = False
+        notifier = self._notifier
+        for context in fired:
+            if context.__class__ is _Timeout:
+                ev = context.event
+                ev._timer = None
+                if not ev._live or ev._why is not None:
+                    continue
+                ev._why = REASON_TIMEOUT  # a later firing of its fd or signal finds it queued
+                batch.append(ev)
+                continue
+            ev = context
+            if not ev._live:
+                continue
+            code = ev._type
+            if code == _VIRTUAL:
+                batch.append(ev)  # _why was set when it was triggered
+                continue
+            if code == _READ or code == _WRITE:
+                if ev._persist:  # level-triggered: wait again at once
+                    notifier.watch(ev._fd, _DIRECTION[code], ev, self._kept)
+            elif code == _TIMER:
+                ev._timer = None
+                if ev._persist:
+                    self._rearm_periodic(ev)
+            if ev._why is not None:
+                continue  # its last firing is still undelivered (a stopped loop)
+            ev._why = _REASON[code]
+            if not ev._persist and ev._timer is not None and code != _TIMER:
+                notifier.cancel_timer(ev._timer)
+                ev._timer = None
+            batch.append(ev)
 
-        if pending:
-            for _ in range(len(pending)):
-                ev = pending.popleft()
-                if ev._live:
-                    batch.append(ev)  # _why was set when it was triggered
-
-        if ready:
-            readers = self._readers
-            writers = self._writers
-            for fd, flags in ready:
-                reader = readers.get(fd) if flags & _RMASK else None
-                writer = writers.get(fd) if flags & _WMASK else None
-                if reader is not None and reader._why is None:
-                    reader._why = REASON_READ
-                    batch.append(reader)
-                if writer is not None and writer._why is None:
-                    writer._why = REASON_WRITE
-                    batch.append(writer)
-                if reader is None and writer is None:
-                    if fd == self._wake_fd:
-                        self._waker.drain()
-                    else:  # ready for nobody: a lazy set's parked fd
-                        self._fds.unwatch(fd)
-                elif (flags & READABLE and reader is None) or (flags & WRITABLE and writer is None):
-                    self._fds.unwatch(fd)  # parked interest in the other direction
-
-        arrived = self._arrived
-        if arrived:
-            signals = self._signals
-            for _ in range(len(arrived)):
-                ev = signals.get(arrived.popleft())
-                if ev is not None and ev._why is None:
-                    ev._why = REASON_SIGNAL
-                    batch.append(ev)
-
-        if timers.heap:
-            now = monotonic()
-            for deadline, _, ev in timers.pop_due(now):
-                if ev._persist and ev._type == _TIMER:
-                    # No drift: the next deadline counts from the last one, not
-                    # from now; periods already past are reported, not replayed.
-                    period = ev._interval
-                    after = deadline + period
-                    missed = 0
-                    if after <= now:
-                        missed = int((now - deadline) // period)
-                        after = deadline + (missed + 1) * period
-                    timers.push(ev, after)
-                    if ev._why is None:
-                        ev.missed = missed
-                        ev._why = REASON_TIMEOUT
-                        batch.append(ev)
-                    else:  # its last firing is still undelivered (a stopped loop)
-                        ev.missed += missed + 1
-                elif ev._why is None:
-                    ev._why = REASON_TIMEOUT
-                    batch.append(ev)
-
-    def _signal_arrived(self, signum: int) -> None:
-        """Called by poorio's signal handler, in the main thread, for a signal this set listens to."""
-        self._arrived.append(signum)
-        self._waker.wake()
+    def _rearm_periodic(self, ev: Event) -> None:
+        # No drift: the next deadline counts from the last one, not from now;
+        # periods already past are reported, not replayed.
+        period = ev._interval
+        deadline = ev.deadline
+        now = monotonic()
+        after = deadline + period
+        missed = 0
+        if after <= now:
+            missed = int((now - deadline) // period)
+            after = deadline + (missed + 1) * period
+        if ev._why is None:
+            ev.missed = missed
+        else:  # its last firing is still undelivered (a stopped loop)
+            ev.missed += missed + 1
+        ev.deadline = after
+        ev._timer = self._notifier.add_timer(after, ev)
 
     # -- introspection ---------------------------------------------------------
 
@@ -576,22 +506,14 @@ class EventSet:
 
     @property
     def backend(self) -> str:
-        return self._pool.backend
+        return self._notifier.backend
 
     def statistics(self) -> EventStatistics:
         """A frozen snapshot: backend, capacity, events held, fds watched, timers armed, events queued, signals."""
-        pending = sum(1 for ev in self._batch if ev._live and ev._why is not None)
-        pending += sum(1 for ev in tuple(self._pending) if ev._live)
-        fds = len(self._fds)
-        return EventStatistics(
-            self._pool.backend,
-            self.capacity,
-            len(self._events),
-            fds,
-            len(self._timers),
-            pending,
-            len(self._signals),
-        )
+        pending = sum(1 for ev in tuple(self._events.values()) if ev._why is not None)  # queued or posted
+        stats = self._notifier.statistics()
+        return EventStatistics(stats.backend, self.capacity, len(self._events), stats.fds, stats.timers, pending,
+                               len(self._signals))  # fmt: skip
 
     def __enter__(self):
         return self
@@ -601,7 +523,7 @@ class EventSet:
 
     def __repr__(self) -> str:
         if self._closed:
-            return f"<EventSet {self._pool.backend} closed>"
+            return f"<EventSet {self._notifier.backend} closed>"
         stats = self.statistics()
         return (
             f"<EventSet {stats.backend} events={stats.events} fds={stats.fds}/{self.capacity} "

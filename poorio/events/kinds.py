@@ -85,12 +85,12 @@ class Event:
         "id", "kind", "source", "context", "reason", "missed", "deadline",
         "_type",     # _VIRTUAL ... _SIGNAL
         "_persist",  # uppercase kind: stays until deleted
-        "_fd",       # the fd of an 'r'/'w' event, else -1
+        "_fd",       # the fd of an 'r'/'w' event, the number of an 's' event, else -1
         "_interval",  # a timer's seconds; another event's timeout (None: none)
-        "_why",      # the reason it is queued for delivery, None when not queued
-        "_entry",    # its live timer-heap entry, or None
+        "_why",      # the reason it is queued for delivery (or posted), None when not queued
+        "_timer",    # the notifier's handle of its armed timer or timeout, or None
         "_live",     # False once deleted; never set back
-        "_park",     # a one-shot 'r'/'w' event that leaves its fd registered once delivered
+        "_keep",     # a one-shot 'r'/'w' event that leaves its fd registered once delivered
     )  # fmt: skip
 
     def __init__(self, eid: int, kind: str, source, context, code: int, persist: bool) -> None:
@@ -106,9 +106,9 @@ class Event:
         self._fd = -1
         self._interval = None
         self._why = None
-        self._entry = None
+        self._timer = None
         self._live = True
-        self._park = False
+        self._keep = False
 
     def __repr__(self) -> str:
         extra = f" reason={self.reason!r}" if self.reason is not None else ""

@@ -46,10 +46,10 @@ from ..platform.facts import SIGNAL_WAKEUP_BY_DUP
 
 __all__ = ["listen", "unlisten", "check_signal", "installed"]
 
-_listeners: dict = {}  # signal number -> the event sets listening (a list; order of arrival)
+_listeners: dict = {}  # signal number -> the notifiers listening (a list; order of arrival)
 _originals: dict = {}  # signal number -> the disposition poorio replaced
 _orphaned: set = set()  # signal numbers whose last listener left from another thread: handler still in
-_wakeup = None  # (event set, write dup, read dup) while the process's wake-up fd is poorio's
+_wakeup = None  # (notifier, write dup, read dup) while the process's wake-up fd is poorio's
 _busy = False  # listen()/unlisten() is changing the tables in the main thread (the handler may interrupt it)
 
 
@@ -88,8 +88,11 @@ def _require_main_thread(signum: int) -> None:
         )
 
 
-def listen(signum: int, event_set) -> None:
-    """Route ``signum`` to ``event_set._signal_arrived`` from now on.
+def listen(signum: int, listener) -> None:
+    """Route ``signum`` to ``listener.signal_arrived(signum)`` from now on.
+
+    A listener (a ``Notifier``) offers ``signal_arrived(signum)`` and
+    ``waker``, its wake-up channel.
 
     Raises:
         ValueError: not called in the main thread.
@@ -99,13 +102,13 @@ def listen(signum: int, event_set) -> None:
     _require_main_thread(signum)
     _busy = True
     try:
-        _point_wakeup_at(event_set)
+        _point_wakeup_at(listener)
         _orphaned.discard(signum)  # from here on, a signal is delivered, never handed back
         listeners = _listeners.get(signum)
         if listeners is not None:
-            listeners.append(event_set)
+            listeners.append(listener)
         else:
-            _listeners[signum] = [event_set]  # before the handler: a signal right after it has a listener
+            _listeners[signum] = [listener]  # before the handler: a signal right after it has a listener
             try:
                 previous = signal.signal(signum, _handler)
             except BaseException:
@@ -119,13 +122,13 @@ def listen(signum: int, event_set) -> None:
         _busy = False
 
 
-def unlisten(signum: int, event_set) -> None:
-    """Stop routing ``signum`` to ``event_set``; restore the original handler after the last one."""
+def unlisten(signum: int, listener) -> None:
+    """Stop routing ``signum`` to ``listener``; restore the original handler after the last one."""
     global _busy
     listeners = _listeners.get(signum)
-    if listeners is None or event_set not in listeners:
+    if listeners is None or listener not in listeners:
         return
-    listeners.remove(event_set)
+    listeners.remove(listener)
     if threading.current_thread() is not threading.main_thread():
         if not listeners:
             _orphaned.add(signum)  # the handler puts the original back when the signal comes
@@ -152,8 +155,8 @@ def _handler(signum: int, frame) -> None:
     # the listeners, except for a signal marked orphaned, outside them.
     listeners = _listeners.get(signum)
     if listeners:
-        for event_set in tuple(listeners):
-            event_set._signal_arrived(signum)
+        for listener in tuple(listeners):
+            listener.signal_arrived(signum)
         return
     if signum not in _orphaned or _busy:
         return  # a listener is coming or going right now: nobody listens to this one
@@ -171,13 +174,13 @@ def _handler(signum: int, frame) -> None:
         signal.raise_signal(signum)
 
 
-def _point_wakeup_at(event_set) -> None:
-    """Make the process's wake-up fd write into ``event_set``'s waker (main thread; POSIX only)."""
+def _point_wakeup_at(listener) -> None:
+    """Make the process's wake-up fd write into ``listener``'s waker (main thread; POSIX only)."""
     global _wakeup
-    if not SIGNAL_WAKEUP_BY_DUP or (_wakeup is not None and _wakeup[0] is event_set):
+    if not SIGNAL_WAKEUP_BY_DUP or (_wakeup is not None and _wakeup[0] is listener):
         return
-    waker = event_set._waker
-    write = os.dup(waker._wfd)  # non-blocking and close-on-exec, like the original
+    waker = listener.waker
+    write = os.dup(waker.write_fileno())  # non-blocking and close-on-exec, like the original
     try:
         read = os.dup(waker.fileno())  # keeps the pipe open: a write never hits a closed reader
     except OSError:
@@ -189,7 +192,7 @@ def _point_wakeup_at(event_set) -> None:
         os.close(write)
         os.close(read)
         return
-    old, _wakeup = _wakeup, (event_set, write, read)
+    old, _wakeup = _wakeup, (listener, write, read)
     if old is not None:
         os.close(old[1])
         os.close(old[2])
@@ -200,7 +203,7 @@ def _update_wakeup() -> None:
     global _wakeup
     if _wakeup is None:
         return
-    remaining = [event_set for listeners in _listeners.values() for event_set in listeners]
+    remaining = [listener for listeners in _listeners.values() for listener in listeners]
     if _wakeup[0] in remaining:
         return
     if remaining:

@@ -1,13 +1,14 @@
-"""The event set's clock: a heap of deadlines with lazy cancellation.
+"""The notifier's clock: a heap of deadlines, each holding the context to report when it passes.
 
-Each armed event owns exactly one live entry, a ``(deadline, seq, event)``
-tuple it also keeps in ``event._entry``.  Cancelling is O(1): the event
-forgets its entry, which stays in the heap as *stale* and is skipped when
-it surfaces.  When stale entries outnumber live ones (and there are enough
-of them to matter), the heap is rebuilt without them, so a program that
-arms and cancels timeouts all day keeps a heap the size of what is live.
-``seq`` breaks ties, so equal deadlines come out in the order they were
-armed, and tuples never compare two events.
+An armed timer is one heap entry, the list ``[deadline, seq, context]``;
+``push`` returns it and it is its own handle.  Cancelling is O(1): the
+entry's context is set to None and the entry stays in the heap as *stale*,
+skipped when it surfaces.  When stale entries outnumber live ones (and
+there are enough of them to matter), the heap is rebuilt without them, so a
+program that arms and cancels timeouts all day keeps a heap the size of
+what is live.  ``seq`` breaks ties, so equal deadlines come out in the order
+they were armed, and the heap never compares two contexts.  Entries are
+lists, not objects, so the heap compares them in C.
 """
 
 from __future__ import annotations
@@ -22,70 +23,66 @@ COMPACT_MIN = 256
 
 
 class TimerHeap:
-    """Deadlines (``time.monotonic()`` seconds) of events, earliest first."""
+    """Deadlines (``time.monotonic()`` seconds) and their contexts, earliest first."""
 
     __slots__ = ("heap", "stale", "_seq")
 
     def __init__(self) -> None:
-        self.heap: list = []  # (deadline, seq, event); stale unless event._entry is the tuple
+        self.heap: list = []  # [deadline, seq, context]; stale once context is None
         self.stale = 0  # how many entries in ``heap`` are stale
         self._seq = count()
 
-    def push(self, ev, deadline: float) -> None:
-        """Arm ``ev`` for ``deadline``; it must not be armed already."""
-        entry = (deadline, next(self._seq), ev)
-        ev._entry = entry
-        ev.deadline = deadline
+    def push(self, deadline: float, context) -> list:
+        """Arm a timer reporting ``context`` at ``deadline``; returns its entry, the handle to ``cancel``."""
+        entry = [deadline, next(self._seq), context]
         heappush(self.heap, entry)
+        return entry
 
-    def cancel(self, ev) -> None:
-        """Disarm ``ev`` if it is armed."""
-        if ev._entry is not None:
-            ev._entry = None
-            self.stale += 1
-            if self.stale >= COMPACT_MIN and self.stale * 2 > len(self.heap):
-                heap = self.heap
-                heap[:] = [entry for entry in heap if entry[2]._entry is entry]
-                heapify(heap)
-                self.stale = 0
-
-    def rearm(self, ev, deadline: float) -> None:
-        """Move ``ev``'s deadline, armed or not."""
-        self.cancel(ev)
-        self.push(ev, deadline)
+    def cancel(self, entry: list) -> bool:
+        """Disarm ``entry``; False if it already fired or was cancelled."""
+        if entry[2] is None:
+            return False
+        entry[2] = None
+        self.stale += 1
+        heap = self.heap
+        if self.stale >= COMPACT_MIN and self.stale * 2 > len(heap):
+            heap[:] = [live for live in heap if live[2] is not None]
+            heapify(heap)
+            self.stale = 0
+        return True
 
     def first(self) -> float | None:
         """The earliest live deadline, or None; drops the stale entries in its way."""
         heap = self.heap
         while heap:
             top = heap[0]
-            if top[2]._entry is top:
+            if top[2] is not None:
                 return top[0]
             heappop(heap)
             self.stale -= 1
         return None
 
-    def pop_due(self, now: float) -> list:
-        """Disarm and return the live entries due by ``now``, earliest first."""
+    def pop_due(self, now: float, fired: list) -> None:
+        """Disarm the live entries due by ``now`` and append their contexts to ``fired``, earliest first."""
         heap = self.heap
-        due = []
         while heap and heap[0][0] <= now:
             entry = heappop(heap)
-            ev = entry[2]
-            if ev._entry is entry:
-                ev._entry = None
-                due.append(entry)
+            context = entry[2]
+            if context is not None:
+                entry[2] = None  # fired: a later cancel() is a no-op
+                fired.append(context)
             else:
                 self.stale -= 1
-        return due
 
     def clear(self) -> None:
-        """Forget every entry (the caller disarms the events)."""
+        """Disarm every entry."""
+        for entry in self.heap:
+            entry[2] = None
         self.heap.clear()
         self.stale = 0
 
     def __len__(self) -> int:
-        """How many events are armed."""
+        """How many timers are armed."""
         return len(self.heap) - self.stale
 
     def __repr__(self) -> str:

@@ -35,7 +35,8 @@ import os
 import sys
 
 from ..errors import BackendUnavailableError
-from ._base import DEFAULT_CAPACITY, ERROR, HANGUP, INTEREST, READABLE, WRITABLE, PoolBase, PoolStatistics
+from ._base import DEFAULT_CAPACITY, ERROR, HANGUP, INTEREST, READABLE, WRITABLE, PoolBase, PoolStatistics, fd_is_gone
+from ._libc import fileno
 
 __all__ = [
     "READABLE",
@@ -52,6 +53,8 @@ __all__ = [
     "default_backend",
     "backend_module",
     "new_pool",
+    "fileno",
+    "fd_is_gone",
 ]
 
 # Best first.  Each name is a module in this package with available().

@@ -15,7 +15,10 @@ import time
 from ..errors import AlreadyRegisteredError, ClosedResourceError, NotRegisteredError, PoolFullError
 from ._libc import fileno
 
-__all__ = ["PoolBase", "timeout_ms", "PoolStatistics", "READABLE", "WRITABLE", "ERROR", "HANGUP", "INTEREST", "DEFAULT_CAPACITY"]
+__all__ = [
+    "PoolBase", "timeout_ms", "PoolStatistics", "READABLE", "WRITABLE", "ERROR", "HANGUP", "INTEREST",
+    "DEFAULT_CAPACITY", "fd_is_gone",
+]  # fmt: skip
 
 # The portable event vocabulary.  The values are POSIX poll(2)'s POLLIN,
 # POLLOUT, POLLERR and POLLHUP, which Linux also uses for EPOLLIN, EPOLLOUT,
@@ -57,6 +60,17 @@ class PoolStatistics:
 
     def __repr__(self) -> str:
         return f"PoolStatistics(backend={self.backend!r}, capacity={self.capacity}, size={self.size})"
+
+
+def fd_is_gone(error) -> bool:
+    """Whether an fd call failed (``error``: an ``OSError`` or an errno) only because the fd was already closed.
+
+    Closing an fd drops it from an epoll set and a kqueue by itself, so a
+    later explicit removal meets ``EBADF`` (the number is free) or
+    ``ENOENT`` (the number was reused by a file the kernel never saw there).
+    """
+    code = error if type(error) is int else error.errno
+    return code == errno.EBADF or code == errno.ENOENT
 
 
 def timeout_ms(timeout: float | None) -> int:
@@ -242,16 +256,6 @@ class PoolBase:
     def _check_events(events: int) -> None:
         if not isinstance(events, int) or events & ~INTEREST or not events:
             raise ValueError(f"events must combine READABLE and WRITABLE, not {events!r}")
-
-    @staticmethod
-    def _gone(exc: OSError) -> bool:
-        """Whether a removal failed only because the fd is already closed.
-
-        Closing an fd drops it from an epoll set and a kqueue by itself, so
-        the later explicit removal meets EBADF (the fd number is free) or
-        ENOENT (the number was reused by a file the kernel never saw here).
-        """
-        return exc.errno in (errno.EBADF, errno.ENOENT)
 
     # -- the primitives --------------------------------------------------------
 

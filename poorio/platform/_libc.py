@@ -79,14 +79,24 @@ def os_error() -> OSError:
 
 
 def fileno(obj) -> int:
-    """The fd of an int or of an object with ``fileno()``; rejects negatives."""
-    if isinstance(obj, int):
-        fd = obj
+    """The fd of an int or of an object with ``fileno()``.
+
+    Raises:
+        ValueError: not an int nor an object with ``fileno()``, or the fd is
+            negative (a closed object) or beyond what an fd can be (a C int).
+    """
+    if isinstance(obj, int) and not isinstance(obj, bool):
+        fd = int(obj)
     else:
         try:
-            fd = int(obj.fileno())
+            fd = obj.fileno()
         except (AttributeError, TypeError, ValueError):
             raise ValueError(f"invalid file object: {obj!r}") from None
-    if fd < 0:
+        if isinstance(fd, bool) or not isinstance(fd, int):
+            raise ValueError(f"invalid file object: {obj!r} (its fileno() is {fd!r})")
+    if not 0 <= fd <= _FD_MAX:
         raise ValueError(f"invalid file descriptor: {fd}")
     return fd
+
+
+_FD_MAX = 2**31 - 1  # fds are C ints: a larger number would be truncated by the kernel's ABI

@@ -41,7 +41,7 @@ import os
 import struct
 import sys
 
-from ._base import DEFAULT_CAPACITY, ERROR, HANGUP, READABLE, WRITABLE, PoolBase
+from ._base import DEFAULT_CAPACITY, ERROR, HANGUP, READABLE, WRITABLE, PoolBase, fd_is_gone
 from ._libc import MULTIARCH, bind, os_error
 
 __all__ = ["SocketIoPool", "epoll_event", "available", "PACKED", "EVENT_FORMAT"]
@@ -165,7 +165,7 @@ class SocketIoPool(PoolBase):
     def _remove(self, fd: int) -> None:
         if _ctl(self._epfd, EPOLL_CTL_DEL, fd, None) < 0:
             exc = os_error()
-            if not self._gone(exc):
+            if not fd_is_gone(exc):
                 raise exc
 
     def _wait(self, ms: int) -> list:

@@ -49,7 +49,7 @@ import os
 import struct
 import sys
 
-from ._base import DEFAULT_CAPACITY, ERROR, HANGUP, READABLE, WRITABLE, PoolBase
+from ._base import DEFAULT_CAPACITY, ERROR, HANGUP, READABLE, WRITABLE, PoolBase, fd_is_gone
 from ._libc import POINTER_SIZE, libc, os_error
 
 __all__ = ["SocketIoPool", "KeventLayout", "kevent_layout", "available", "LAYOUT", "SYSTEM", "filters"]
@@ -354,7 +354,7 @@ class SocketIoPool(PoolBase):
         for err in results:
             # Closing the fd already dropped its knotes: EBADF if the number
             # is free, ENOENT if it names a file this kqueue never saw.
-            if err and err not in (errno.EBADF, errno.ENOENT):
+            if err and not fd_is_gone(err):
                 raise OSError(err, os.strerror(err))
 
     def _wait(self, ms: int) -> list:

@@ -61,6 +61,10 @@ class Waker:
         """The read end: register it for READABLE."""
         return self._rfd
 
+    def write_fileno(self) -> int:
+        """The write end (for ``signal.set_wakeup_fd`` through a duplicate; do not close it)."""
+        return self._wfd
+
     def wake(self) -> None:
         """Make the read end readable.  Thread-safe and signal-handler-safe; a no-op once closed."""
         with self._lock:
