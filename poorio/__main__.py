@@ -14,7 +14,7 @@ import time
 
 from . import __version__
 from . import platform as _platform
-from .platform import READABLE, _libc
+from .platform import MULTIARCH, POINTER_SIZE, READABLE
 
 
 def info() -> list[tuple[str, str]]:
@@ -29,7 +29,7 @@ def info() -> list[tuple[str, str]]:
         ("poorio", __version__),
         ("python", f"{impl.name} {version} ({sys.executable})"),
         ("os", f"{sys.platform} ({os.uname().sysname} {os.uname().release})" if hasattr(os, "uname") else sys.platform),
-        ("architecture", f"{_libc.MULTIARCH}, {_libc.POINTER_SIZE * 8}-bit pointers, {sys.byteorder}-endian"),
+        ("architecture", f"{MULTIARCH}, {POINTER_SIZE * 8}-bit pointers, {sys.byteorder}-endian"),
         ("backends known", ", ".join(_platform.known_backends())),
         ("backends usable", ", ".join(_platform.backends()) or "none"),
         ("backend chosen", chosen + (" (POORIO_BACKEND)" if os.environ.get("POORIO_BACKEND") else "")),

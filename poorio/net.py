@@ -402,7 +402,7 @@ async def _connect(stream: SocketStream, address, wait: WaitHook, unix: bool = F
     while True:
         err = sock.connect_ex(address)
         if err in _IN_PROGRESS:
-            err = await _connect_finished(sock, stream._fd, wait)
+            err = await _connect_finished(sock, stream.fileno(), wait)
         elif unix and err == errno.EAGAIN:
             await wait.sleep(delay)
             delay = min(delay * 2, _BACKOFF_MAX)

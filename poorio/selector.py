@@ -37,8 +37,7 @@ import weakref
 from collections.abc import Mapping
 
 from .errors import BackendUnavailableError, PoolFullError
-from .platform import READABLE, WRITABLE, ERROR, HANGUP, backend_module, backends, new_pool
-from .platform._libc import fileno
+from .platform import ERROR, HANGUP, READABLE, WRITABLE, backend_module, backends, fileno, new_pool
 
 try:
     import resource

@@ -40,6 +40,7 @@ from collections import deque
 
 from ._core.traps import suspend
 from .errors import Cancelled, ClosedResourceError
+from .record import Record
 
 __all__ = ["WorkerPool", "WorkerPoolStatistics", "run_in_thread", "default_pool", "DEFAULT_MAX_THREADS"]
 
@@ -47,21 +48,10 @@ DEFAULT_MAX_THREADS = 16  # enough for a few slow lookups and files at once, sma
 DEFAULT_IDLE_TIMEOUT = 10.0  # seconds an idle thread waits for work before it exits
 
 
-class WorkerPoolStatistics:
+class WorkerPoolStatistics(Record):
     """A frozen snapshot of a ``WorkerPool``: its threads, the idle ones, queued and running jobs."""
 
     __slots__ = ("max_threads", "threads", "idle", "queued", "running")
-
-    def __init__(self, **fields) -> None:
-        for name in self.__slots__:
-            object.__setattr__(self, name, fields[name])
-
-    def __setattr__(self, name, value):
-        raise AttributeError("WorkerPoolStatistics is read-only")
-
-    def __repr__(self) -> str:
-        body = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
-        return f"WorkerPoolStatistics({body})"
 
 
 class _Job:

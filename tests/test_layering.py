@@ -1,9 +1,10 @@
-"""The architecture rules, checked from the source: what each module may import."""
+"""The architecture rules, checked from the source: what each module may import, and whose privates it may touch."""
 
 from __future__ import annotations
 
 import ast
 import os
+import sys
 
 import pytest
 
@@ -62,12 +63,132 @@ def test_core_never_imports_the_stdlib_multiplexers(relpath, path):
     assert not used & FORBIDDEN, f"{relpath} imports {sorted(used & FORBIDDEN)}"
 
 
-@pytest.mark.parametrize(
-    "relpath,path", [m for m in modules() if m[0].startswith("platform")], ids=lambda v: v if v.endswith(".py") else ""
-)
-def test_platform_layer_imports_nothing_above_it(relpath, path):
-    above = {target for target in relative_imports(path) if not target.startswith("platform") and target != "errors"}
-    assert not above, f"{relpath} reaches up into {sorted(above)}"
+# The layers, bottom up (README's table).  A module may import its own layer
+# and the layers below it, never one above.  The ground floor (errors,
+# record) is under everything.
+LAYERS = [
+    ("ground", {"errors", "record"}),
+    ("platform", {"platform"}),
+    ("events", {"events"}),
+    ("core", {"_core"}),
+    ("ops", {"ops", "channel", "sync", "completion"}),
+    ("io", {"streams", "net", "tls", "system", "process", "_childwatch", "files", "threads", "from_thread"}),
+    ("applications", {"selector", "aio", "actors", "http", "__init__", "__main__"}),
+]
+
+
+def layer_of(relpath: str) -> int:
+    """The index in LAYERS of a module (path relative to poorio/, without .py, or a package folder)."""
+    unit = relpath.split(os.sep)[0]
+    unit = unit[:-3] if unit.endswith(".py") else unit
+    for index, (_, units) in enumerate(LAYERS):
+        if unit in units:
+            return index
+    raise AssertionError(f"{relpath} is in no layer: add it to LAYERS (and to the README's table)")
+
+
+def test_every_module_has_a_layer():
+    for relpath, _ in modules():
+        layer_of(relpath)
+
+
+@pytest.mark.parametrize("relpath,path", list(modules()), ids=lambda v: v if v.endswith(".py") else "")
+def test_no_module_imports_a_layer_above_its_own(relpath, path):
+    mine = layer_of(relpath)
+    above = sorted(
+        target for target in relative_imports(path) if target != "." and layer_of(target) > mine
+    )
+    assert not above, f"{relpath} ({LAYERS[mine][0]}) reaches up into {above}"
+
+
+def test_the_layer_checker_sees_a_reach_up(tmp_path, monkeypatch):
+    sample = tmp_path / "poorio" / "events"
+    sample.mkdir(parents=True)
+    (sample / "bad.py").write_text("from ..ops import choice\nfrom .._core import traps\n")
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", str(tmp_path / "poorio"))
+    found = {layer_of(t) for t in relative_imports(str(sample / "bad.py"))}
+    assert found == {layer_of("ops.py"), layer_of("_core")} and min(found) > layer_of("events")
+
+
+# Private names (one leading underscore) belong to the unit that defines them:
+# a top-level module, or a package (whose modules share internals freely).
+# Other units reach them only through named methods.  The stdlib's own
+# underscore names that are meant for use (namedtuple's _replace...) are fine.
+STDLIB_PRIVATE_OK = {"_replace", "_asdict", "_fields", "_get_running_loop", "_exit", "_local"}
+
+
+def unit_of(relpath: str) -> str:
+    return relpath.split(os.sep)[0]
+
+
+def private_names_defined(units: dict) -> dict:
+    """For each unit, every private name it defines: functions, classes, slots, attributes it assigns."""
+    defined = {}
+    for relpath, path in modules():
+        names = defined.setdefault(unit_of(relpath), set())
+        for node in ast.walk(parse(path)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+                names.add(node.attr)
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                names.add(node.id)
+            elif isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "__slots__" for t in node.targets
+            ) and isinstance(node.value, (ast.Tuple, ast.List)):
+                names.update(e.value for e in node.value.elts if isinstance(e, ast.Constant))
+    return defined
+
+
+def foreign_private_uses(relpath: str, path: str, defined: dict) -> list:
+    """``obj._name`` on something other than self/cls, and ``from .x import _name``, reaching outside the unit."""
+    own = defined[unit_of(relpath)]
+    here = os.path.dirname(relpath)
+    found = []
+    for node in ast.walk(parse(path)):
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+            if isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"):
+                continue
+            if node.attr not in own and node.attr not in STDLIB_PRIVATE_OK:
+                found.append(f"line {node.lineno}: {ast.unparse(node)}")
+        elif isinstance(node, ast.ImportFrom) and node.level:
+            base = here
+            for _ in range(node.level - 1):
+                base = os.path.dirname(base)
+            target = os.path.normpath(os.path.join(base, *(node.module or "").split("."))) if node.module else base
+            if unit_of(target) == unit_of(relpath):
+                continue
+            for alias in node.names:
+                if alias.name.startswith("_") and not alias.name.startswith("__"):
+                    found.append(f"line {node.lineno}: imports {alias.name} from {target}")
+            if any(part.startswith("_") and part != "_core" for part in target.split(os.sep)[1:]):
+                found.append(f"line {node.lineno}: imports the private module {target}")
+    return found
+
+
+_DEFINED = None
+
+
+@pytest.mark.parametrize("relpath,path", list(modules()), ids=lambda v: v if v.endswith(".py") else "")
+def test_no_module_touches_another_units_privates(relpath, path):
+    global _DEFINED
+    if _DEFINED is None:
+        _DEFINED = private_names_defined({})
+    assert foreign_private_uses(relpath, path, _DEFINED) == []
+
+
+def test_the_private_checker_sees_a_reach_in(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        "from ._core.traps import _thread_state\n"
+        "def f(fiber, key):\n"
+        "    fiber._scope = None\n"
+        "    key._replace(fd=1)\n"
+        "    return self._mine\n"
+    )
+    defined = {"sample.py": set()}
+    found = foreign_private_uses("sample.py", str(sample), defined)
+    assert found == ["line 1: imports _thread_state from _core/traps", "line 3: fiber._scope"]
 
 
 def test_every_module_opens_with_a_docstring():

@@ -36,6 +36,7 @@ from time import monotonic as _monotonic
 from ..errors import AlreadyRegisteredError, BusyResourceError, Cancelled, ClosedResourceError, DeadlockError
 from ..events.notifier import Notifier
 from ..platform import DEFAULT_CAPACITY
+from ..record import Record
 from .fiber import Fiber, Suspension
 from .traps import Checkpoint, Sleep, Suspend, YieldForIo, _thread_state, current_scheduler, fd_of
 
@@ -51,24 +52,7 @@ _log = None  # the "poorio" logger, loaded by the first scheduler made (see Sche
 _WeakSet = None  # weakref.WeakSet, likewise
 
 
-class _Record:
-    """Base of the frozen snapshot records: fields given by keyword, read-only after."""
-
-    __slots__ = ()
-
-    def __init__(self, **fields) -> None:
-        for name in self.__slots__:
-            object.__setattr__(self, name, fields[name])
-
-    def __setattr__(self, name, value):
-        raise AttributeError(f"{type(self).__name__} is read-only")
-
-    def __repr__(self) -> str:
-        body = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
-        return f"{type(self).__name__}({body})"
-
-
-class SchedulerStatistics(_Record):
+class SchedulerStatistics(Record):
     """A frozen snapshot of a scheduler: its backend, its fibers and what they wait on.
 
     ``capacity`` and ``fds``: how many fds its pool can watch and watches
@@ -85,7 +69,7 @@ class SchedulerStatistics(_Record):
     )  # fmt: skip
 
 
-class FiberInfo(_Record):
+class FiberInfo(Record):
     """A frozen snapshot of one fiber: ``id``, ``name``, ``state`` and what it waits on.
 
     ``state`` is ``"running"``, ``"ready"`` or ``"waiting"``; ``waiting``

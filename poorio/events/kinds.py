@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 
+from ..record import Record
+
 __all__ = [
     "Event",
     "EventStatistics",
@@ -119,29 +121,7 @@ class Event:
         return f"<Event {self.id} {self.kind!r} source={self.source!r} context={self.context!r}{extra}>"
 
 
-class EventStatistics:
+class EventStatistics(Record):
     """A frozen snapshot of an ``EventSet``: its backend and what it holds."""
 
     __slots__ = ("backend", "capacity", "events", "fds", "timers", "pending", "signals")
-
-    def __init__(self, backend, capacity, events, fds, timers, pending, signals) -> None:
-        for name, value in zip(self.__slots__, (backend, capacity, events, fds, timers, pending, signals)):
-            object.__setattr__(self, name, value)
-
-    def __setattr__(self, name, value):
-        raise AttributeError("EventStatistics is read-only")
-
-    def _values(self) -> tuple:
-        return tuple(getattr(self, name) for name in self.__slots__)
-
-    def __eq__(self, other):
-        if not isinstance(other, EventStatistics):
-            return NotImplemented
-        return self._values() == other._values()
-
-    def __hash__(self):
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={value!r}" for name, value in zip(self.__slots__, self._values()))
-        return f"EventStatistics({fields})"

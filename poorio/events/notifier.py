@@ -54,6 +54,7 @@ from time import monotonic
 from ..errors import AlreadyRegisteredError, ClosedResourceError, PoolFullError
 from ..platform import DEFAULT_CAPACITY, ERROR, HANGUP, READABLE, WRITABLE, fd_is_gone, new_pool
 from ..platform.wakeup import Waker
+from ..record import Record
 from .timers import TimerHeap
 
 __all__ = ["Notifier", "NotifierStatistics", "KeptFd"]
@@ -100,21 +101,10 @@ class _Fd:
         self.kept = kept  # the KeptFd the registration belongs to, or None: dropped when nobody waits
 
 
-class NotifierStatistics:
+class NotifierStatistics(Record):
     """A frozen snapshot of a ``Notifier``: backend, capacity, fds registered and waited on, timers, posts, signals."""
 
     __slots__ = ("backend", "capacity", "fds", "watching", "timers", "posted", "expected", "signals")
-
-    def __init__(self, **fields) -> None:
-        for name in self.__slots__:
-            object.__setattr__(self, name, fields[name])
-
-    def __setattr__(self, name, value):
-        raise AttributeError("NotifierStatistics is read-only")
-
-    def __repr__(self) -> str:
-        body = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
-        return f"NotifierStatistics({body})"
 
 
 class Notifier:

@@ -36,7 +36,7 @@ import sys
 
 from ..errors import BackendUnavailableError
 from ._base import DEFAULT_CAPACITY, ERROR, HANGUP, INTEREST, READABLE, WRITABLE, PoolBase, PoolStatistics, fd_is_gone
-from ._libc import fileno
+from ._libc import MULTIARCH, POINTER_SIZE, fileno
 
 __all__ = [
     "READABLE",
@@ -55,6 +55,8 @@ __all__ = [
     "new_pool",
     "fileno",
     "fd_is_gone",
+    "MULTIARCH",
+    "POINTER_SIZE",
 ]
 
 # Best first.  Each name is a module in this package with available().

@@ -13,6 +13,7 @@ import errno
 import math
 import time
 from ..errors import AlreadyRegisteredError, ClosedResourceError, NotRegisteredError, PoolFullError
+from ..record import Record
 from ._libc import fileno
 
 __all__ = [
@@ -37,29 +38,10 @@ DEFAULT_CAPACITY = 1024
 _MAX_TIMEOUT_MS = 2**31 - 1
 
 
-class PoolStatistics:
+class PoolStatistics(Record):
     """A frozen snapshot: which backend, how many fds it may hold, how many it does."""
 
     __slots__ = ("backend", "capacity", "size")
-
-    def __init__(self, backend: str, capacity: int, size: int) -> None:
-        object.__setattr__(self, "backend", backend)
-        object.__setattr__(self, "capacity", capacity)
-        object.__setattr__(self, "size", size)
-
-    def __setattr__(self, name, value):
-        raise AttributeError("PoolStatistics is read-only")
-
-    def __eq__(self, other):
-        if not isinstance(other, PoolStatistics):
-            return NotImplemented
-        return (self.backend, self.capacity, self.size) == (other.backend, other.capacity, other.size)
-
-    def __hash__(self):
-        return hash((self.backend, self.capacity, self.size))
-
-    def __repr__(self) -> str:
-        return f"PoolStatistics(backend={self.backend!r}, capacity={self.capacity}, size={self.size})"
 
 
 def fd_is_gone(error) -> bool:
