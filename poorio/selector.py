@@ -275,13 +275,29 @@ class Selector(selectors.BaseSelector):
             self._check_open()
         keys = self._keys
         table = _FROM_POOL
+        pool = self._pool
+        batch = pool.cycle(timeout)
+        if pool.truncated:  # more are ready than one cycle returns: every one is reported, as the stdlib does
+            batch = self._drain(batch)
         ready = []
         append = ready.append
-        for fd, flags in self._pool.cycle(timeout):
+        for fd, flags in batch:
             key = keys.get(fd)
             if key is not None:
                 append((key, table[flags] & key.events))
         return ready
+
+    def _drain(self, batch: list) -> list:
+        """``batch`` plus the fds that a full buffer left out: zero-timeout cycles until one brings nothing new."""
+        seen = {fd for fd, _ in batch}
+        pool = self._pool
+        while pool.truncated and len(seen) < len(self._keys):
+            fresh = [(fd, flags) for fd, flags in pool.cycle(0) if fd not in seen]
+            if not fresh:
+                break
+            seen.update(fd for fd, _ in fresh)
+            batch.extend(fresh)
+        return batch
 
     def get_key(self, fileobj) -> selectors.SelectorKey:
         """The ``SelectorKey`` of a registered file object.

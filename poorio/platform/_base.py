@@ -93,6 +93,7 @@ class PoolBase:
         if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1:
             raise ValueError(f"capacity must be a positive int, not {capacity!r}")
         self.capacity = capacity
+        self.truncated = False  # the last cycle filled its buffer: more fds may be ready than it returned
         self._events: dict = {}  # fd -> the interest flags registered for it
         self._closed = False
 
@@ -153,7 +154,10 @@ class PoolBase:
         """Wait up to ``timeout`` seconds (None: forever, 0: not at all).
 
         Returns the ready ``(fd, flags)`` pairs, flags drawn from READABLE,
-        WRITABLE, ERROR and HANGUP; an empty list when the time ran out.  A
+        WRITABLE, ERROR and HANGUP; an empty list when the time ran out.
+        A backend may return at most a buffer's worth of fds per cycle
+        (epoll, kqueue: 1,024); ``truncated`` then says so, and a further
+        ``cycle(0)`` returns the others (the ready list rotates).  A
         signal that interrupts the wait does not end it early: the wait is
         resumed for the time remaining (PEP 475), after any Python signal
         handler has run -- and if that handler raises, so does ``cycle``.

@@ -170,6 +170,7 @@ class SocketIoPool(PoolBase):
 
     def _wait(self, ms: int) -> list:
         n = _wait(self._epfd, self._ready_addr, self._maxevents, ms)
+        self.truncated = n == self._maxevents
         if n <= 0:
             if n < 0:
                 raise os_error()

@@ -364,6 +364,7 @@ class SocketIoPool(PoolBase):
             _TIMESPEC.pack_into(self._timeout, 0, ms // 1000, (ms % 1000) * 1000000)
             timeout = self._timeout
         n = _kevent(self._kq, None, 0, self._ready, self._nevents, timeout)
+        self.truncated = n == self._nevents
         if n <= 0:
             if n < 0:
                 raise os_error()
