@@ -17,10 +17,10 @@ from .errors import __all__ as _errors_all
 # Layers are imported bottom-up; ops must be loaded before channel and sync,
 # which build their operations on it.
 from ._core.scheduler import FiberInfo, Scheduler, current, dump, fibers, notify_closing, run, spawn, stats
-from ._core.traps import checkpoint, sleep, sleep_until, wait_readable, wait_writable
+from ._core.traps import checkpoint, current_scheduler, sleep, sleep_until, wait_readable, wait_writable
 from ._core.fiber import Fiber
 from ._core.cancel import CancelScope, fail_after, fail_at, move_on_after, move_on_at
-from ._core.group import Group
+from ._core.group import Group, TaskStatus
 from .ops import (
     Operation,
     always,
@@ -50,10 +50,11 @@ _LAZY = {
     "open_process": "process", "run_process": "process", "Process": "process",
     "PIPE": "process", "STDOUT": "process", "DEVNULL": "process",
     "system": "system",
+    "from_thread": "from_thread",
 }  # fmt: skip
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
-    from . import system
+    from . import from_thread, system
     from .files import open_file
     from .net import (
         DatagramSocket, Listener, SocketStream, connect_tcp, connect_unix, getaddrinfo, listen_tcp,
@@ -85,10 +86,10 @@ __version__ = "0.1.0"
 
 __all__ = list(_errors_all) + [
     # fibers
-    "run", "spawn", "current", "Fiber", "Scheduler", "sleep", "sleep_until", "checkpoint",
+    "run", "spawn", "current", "current_scheduler", "Fiber", "Scheduler", "sleep", "sleep_until", "checkpoint",
     "wait_readable", "wait_writable", "notify_closing", "stats", "dump", "fibers", "FiberInfo",
     # cancellation and structure
-    "CancelScope", "move_on_after", "move_on_at", "fail_after", "fail_at", "Group",
+    "CancelScope", "move_on_after", "move_on_at", "fail_after", "fail_at", "Group", "TaskStatus",
     # operations
     "Operation", "choice", "always", "never", "sleep_op", "sleep_until_op", "timeout_op",
     "readable_op", "writable_op", "join_op", "Channel", "Queue", "Cond", "Event", "Lock", "Semaphore",
@@ -96,6 +97,6 @@ __all__ = list(_errors_all) + [
     "Stream", "pipe", "SocketStream", "Listener", "DatagramSocket", "connect_tcp", "listen_tcp",
     "connect_unix", "listen_unix", "open_udp", "getaddrinfo",
     # threads, files, subprocesses, stdio
-    "run_in_thread", "open_file", "open_process", "run_process", "Process", "PIPE", "STDOUT", "DEVNULL",
-    "system",
+    "run_in_thread", "from_thread", "open_file", "open_process", "run_process", "Process", "PIPE", "STDOUT",
+    "DEVNULL", "system",
 ]  # fmt: skip

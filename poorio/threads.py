@@ -35,14 +35,16 @@ thread, or bound how long a call may take.
 from __future__ import annotations
 
 import os
-from _thread import allocate_lock
+from _thread import _local, allocate_lock
 from collections import deque
 
 from ._core.traps import suspend
 from .errors import Cancelled, ClosedResourceError
 from .record import Record
 
-__all__ = ["WorkerPool", "WorkerPoolStatistics", "run_in_thread", "default_pool", "DEFAULT_MAX_THREADS"]
+__all__ = [
+    "WorkerPool", "WorkerPoolStatistics", "run_in_thread", "default_pool", "calling_fiber", "DEFAULT_MAX_THREADS",
+]  # fmt: skip
 
 DEFAULT_MAX_THREADS = 16  # enough for a few slow lookups and files at once, small for small devices
 DEFAULT_IDLE_TIMEOUT = 10.0  # seconds an idle thread waits for work before it exits
@@ -57,12 +59,13 @@ class WorkerPoolStatistics(Record):
 class _Job:
     """One call to make in a worker, and the suspension to hand its outcome to."""
 
-    __slots__ = ("fn", "args", "susp")
+    __slots__ = ("fn", "args", "susp", "caller")
 
     def __init__(self, fn, args: tuple) -> None:
         self.fn = fn
         self.args = args
         self.susp = None  # the waiting fiber's Suspension; None once delivered or abandoned (under the lock)
+        self.caller = None  # (scheduler, fiber) that submitted it, for poorio.from_thread
 
 
 class WorkerPool:
@@ -145,12 +148,15 @@ class WorkerPool:
             self._call(job)
 
     def _call(self, job: _Job) -> None:
+        _worker.caller = job.caller  # so the call can reach back with poorio.from_thread
         try:
             value = job.fn(*job.args)
             ok = True
         except BaseException as error:  # the fiber gets whatever the call raised, SystemExit included
             value = error
             ok = False
+        finally:
+            _worker.caller = None
         with self._lock:
             self._running -= 1
             susp = job.susp
@@ -166,6 +172,18 @@ class WorkerPool:
 
     def __repr__(self) -> str:
         return f"<WorkerPool {self._name!r} {self.statistics()!r}>"
+
+
+class _WorkerState(_local):
+    caller = None  # (scheduler, fiber) whose run_in_thread call this thread is making, if any
+
+
+_worker = _WorkerState()
+
+
+def calling_fiber():
+    """In a worker thread running a ``run_in_thread`` call: ``(scheduler, fiber)`` that made it; else None."""
+    return _worker.caller
 
 
 _default = None  # the process's pool, made on first use
@@ -221,5 +239,6 @@ async def run_in_thread(fn, *args, cancellable: bool = False, pool: WorkerPool |
 def _start(pool: WorkerPool, job: _Job, susp) -> None:
     susp.expect_thread()
     job.susp = susp
+    job.caller = (susp.scheduler, susp.fiber)
     susp.on_wake(lambda: pool._forget(job))
     pool._submit(job)

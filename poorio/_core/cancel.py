@@ -61,6 +61,17 @@ class CancelNode:
             children[self] = None
         self._effective = self._cancel_called or (not self._shield and parent._effective)
 
+    def _move(self, parent) -> None:
+        """Hang this node (and its subtree) under ``parent`` instead, and take over its cancellation."""
+        self._detach()
+        self._parent = parent
+        children = parent._children
+        if children is None:
+            parent._children = {self: None}
+        else:
+            children[self] = None
+        self._update()
+
     def _detach(self) -> None:
         parent = self._parent
         if parent is not None:

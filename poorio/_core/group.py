@@ -18,15 +18,62 @@ exception propagates unchanged.
 Each group has a ``cancel_scope``: ``g.cancel_scope.cancel()`` stops the
 block and every child, quietly.  Cancelling a scope around the group does
 the same, and the ``Cancelled`` then reaches that scope.
+
+``await g.start(fn, *args)`` starts a child and waits until it says it is
+ready (trio's ``nursery.start``): the child is called with a keyword
+``task_status`` and calls ``task_status.started(value)`` once it is -- a
+server after it has bound its port, say -- and ``start`` returns ``value``.
+Until then the child runs under the caller's cancel scope and its failure
+is the caller's (``start`` raises it); from then on it is an ordinary child
+of the group.
 """
 
 from __future__ import annotations
 
-from .cancel import CancelScope
 from ..errors import BaseExceptionGroup, Cancelled
-from .traps import current_scheduler, suspend
+from .cancel import CancelScope
+from .traps import Suspend, current_scheduler, suspend
 
-__all__ = ["Group"]
+__all__ = ["Group", "TaskStatus"]
+
+
+class TaskStatus:
+    """What a child started with ``Group.start`` calls once it is ready: ``task_status.started(value)``."""
+
+    __slots__ = ("_group", "_fiber", "_waiter", "_started")
+
+    def __init__(self, group) -> None:
+        self._group = group
+        self._fiber = None  # the child
+        self._waiter = None  # the suspension of the fiber waiting in start()
+        self._started = False
+
+    def started(self, value=None) -> None:
+        """Say the child is ready: ``start`` returns ``value``, and the child becomes the group's.
+
+        Raises:
+            RuntimeError: called twice, or the group has closed meanwhile.
+        """
+        if self._started:
+            raise RuntimeError("task_status.started() was already called")
+        self._started = True
+        self._group._adopt(self._fiber)
+        self._waiter.complete((True, value))
+
+    def __repr__(self) -> str:
+        return f"<TaskStatus {'started' if self._started else 'starting'}>"
+
+
+class _Starting:
+    """What ``dump()`` shows for a fiber waiting in ``Group.start``."""
+
+    __slots__ = ("fiber",)
+
+    def __init__(self, fiber) -> None:
+        self.fiber = fiber
+
+    def __repr__(self) -> str:
+        return f"start of #{self.fiber._id} {self.fiber.name!r}"
 
 
 class Group:
@@ -67,6 +114,51 @@ class Group:
         fiber = self._sched.spawn(fn, *args, name=name, parent=self.cancel_scope, group=self)
         self._children.add(fiber)
         return fiber
+
+    async def start(self, fn, *args, name: str | None = None):
+        """Start ``fn(*args, task_status=...)`` and wait until it calls ``task_status.started(value)``; return ``value``.
+
+        Until it has started, the child runs under this fiber's cancel scope:
+        cancelling this fiber cancels the child and ``start`` waits for it to
+        end.  Afterwards it is a child of the group like any other.
+
+        Raises:
+            RuntimeError: the group is not open, or the child returned without
+                calling ``started()``.
+            Cancelled: this fiber was cancelled before the child started.
+            BaseException: what the child raised before it started.
+        """
+        if not self._open:
+            raise RuntimeError("start into a Group only while it is open")
+        sched = self._sched
+        sched.check_thread(self)
+        status = TaskStatus(self)
+        caller = sched.current
+        child = sched.spawn(lambda: fn(*args, task_status=status), name=name or _name_of(fn), parent=caller)
+        status._fiber = child
+
+        def setup(susp) -> None:
+            status._waiter = susp
+            child.add_joiner(susp)  # completes with None if it ends first
+
+        # Not abortable: a cancellation reaches the child through the scope
+        # tree, and start() returns only once the child has started or ended.
+        outcome = await Suspend(setup, _Starting(child), False)
+        child.remove_joiner(status._waiter)
+        if outcome is not None:
+            return outcome[1]
+        error = child.exception()  # the child ended before it started: its outcome is ours
+        if error is not None:
+            raise error
+        raise RuntimeError(f"{child!r} returned without calling task_status.started()")
+
+    def _adopt(self, fiber) -> None:
+        """Make a started child the group's own: it moves under the group's scope."""
+        if not self._open:
+            raise RuntimeError("the Group closed before its child called task_status.started()")
+        fiber._group = self
+        self._children.add(fiber)
+        fiber._move(self.cancel_scope)
 
     def _child_done(self, fiber) -> None:
         """A child finished (the scheduler calls this)."""
@@ -122,3 +214,7 @@ class Group:
 
     def __repr__(self) -> str:
         return f"<Group of {len(self._children)} running, {len(self._errors)} failed>"
+
+
+def _name_of(fn) -> str:
+    return getattr(fn, "__qualname__", None) or repr(fn)

@@ -96,6 +96,9 @@ class _Call:
         except Exception as error:
             self.sched.report(f"{self.fn!r}, called from another thread, failed", error)
 
+    def abandon(self) -> None:
+        """The scheduler closed before it could run the call: nothing to do, nobody to tell."""
+
 
 class Scheduler:
     """Runs fibers on one thread, over one ``Notifier`` (and so one ``SocketIoPool``).
@@ -177,6 +180,9 @@ class Scheduler:
     def spawn(self, fn, *args, name: str | None = None, parent=None, group=None) -> Fiber:
         """Start ``fn(*args)`` as a new fiber, scheduled to run soon, in a copy of the current context.
 
+        ``parent``: the cancel scope it runs under (a ``Fiber`` means that
+        fiber's innermost scope now), so cancelling it cancels the new fiber.
+
         ``fn(*args)`` may return any awaitable (``spawn(poorio.sleep, 1)``).
 
         Raises:
@@ -187,6 +193,8 @@ class Scheduler:
             if not hasattr(coro, "__await__"):
                 raise TypeError(f"spawn() needs an async function; {fn!r} returned {coro!r}")
             coro = coro.__await__()
+        if parent.__class__ is Fiber:
+            parent = parent._scope
         fiber = Fiber(self, coro, fn, name, self._next_id, parent, group)
         self._next_id += 1
         self._fibers[fiber] = None
@@ -217,6 +225,18 @@ class Scheduler:
             ClosedResourceError: the scheduler has finished.
         """
         self._notifier.post(_Call(self, fn, args))  # thread-safe, and wakes a blocked loop
+
+    def post(self, context) -> None:
+        """Call ``context.on_event()`` in the scheduler's thread soon; callable from any thread.
+
+        The promise: if the scheduler closes before it runs, it calls
+        ``context.abandon()`` instead (in the closing thread), so a poster
+        waiting for an answer always gets one.
+
+        Raises:
+            ClosedResourceError: the scheduler has finished (neither method is called).
+        """
+        self._notifier.post(context)
 
     def check_thread(self, what) -> None:
         """Raise ``RuntimeError`` unless called from the thread running this scheduler (or none runs it).
@@ -303,8 +323,12 @@ class Scheduler:
         return self._notifier
 
     def close(self) -> None:
-        """Release the notifier and its pool."""
-        self._notifier.close()
+        """Release the notifier and its pool; posts it never ran are abandoned (see ``post``)."""
+        for context in self._notifier.close():
+            try:
+                context.abandon()
+            except Exception as error:
+                self.report(f"abandoning {context!r} failed", error)
 
     def __enter__(self) -> Scheduler:
         return self

@@ -18,7 +18,9 @@ What it watches, and how each is reported:
     for ``cancel_timer``.
 ``post(context)``
     reported by the next ``collect``; any thread may post, and a blocked
-    ``collect`` wakes for it.  ``expect()``/``unexpect()`` count posts some
+    ``collect`` wakes for it.  A post the notifier accepts is either
+    reported or, if the notifier closes first, handed back by ``close()``;
+    a post it refuses raises ``ClosedResourceError`` -- never lost silently.  ``expect()``/``unexpect()`` count posts some
     thread has promised, so the caller can tell "waiting for a thread" from
     "nothing can ever happen" (``busy()``).
 ``watch_signal(signum, context)``
@@ -324,6 +326,12 @@ class Notifier:
         # _waiting before it looks at the queue -- so either it sees our
         # context or we see it waiting and wake it.
         self._posted.append(context)
+        if self._closed:  # close() ran meanwhile: take ours back, unless it took it
+            try:
+                self._posted.remove(context)
+            except ValueError:
+                return  # close() has it and hands it back
+            raise ClosedResourceError("the notifier is closed")
         if self._waiting:
             self._waker.wake()
 
@@ -497,26 +505,31 @@ class Notifier:
             signals=len(self._signals),
         )
 
-    def close(self) -> None:
+    def close(self) -> list:
         """Stop watching everything (restoring signal handlers); close the pool and the wake-up channel.
 
         Idempotent.  The fds watched are not closed; contexts still waiting
-        are simply dropped.
+        are dropped.  Returns the posted contexts never reported, so their
+        posters can be told (``[]`` when already closed).
         """
         if self._closed:
-            return
+            return []
         self._closed = True
+        undelivered = []
         try:
             for signum in list(self._signals):
                 self.unwatch_signal(signum)
             self._timers.clear()
             self._fds.clear()
             self._watching = 0
-            self._posted.clear()
+            posted = self._posted
+            while posted:
+                undelivered.append(posted.popleft())
         finally:
             self._pool.close()
             self._waker.close()
             self._run_closes()
+        return undelivered
 
     def __enter__(self) -> Notifier:
         return self
