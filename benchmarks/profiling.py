@@ -1,0 +1,191 @@
+"""``python -m benchmarks profile echo``: where an echo server's round trip goes, measured in steady state.
+
+Three looks at one server (``poorio-fibers`` unless ``--impl`` says
+otherwise), each after the same priming the suite uses, so none of them
+sees a slow start:
+
+1. **Unprofiled**: the steady rate, and the server's CPU time per round trip
+   (its CPU share in the window divided by the rate).
+2. **Syscalls**: ``perf stat`` (task clock, context switches, every syscall
+   entry) attached to the warm server for one run of the load generator, and
+   ``strace -c`` (calls per syscall) for another, each divided by the round
+   trips of that run.  Skipped, with a line saying so, where the tool is
+   missing or not permitted.  strace slows the server a lot; only its counts
+   are used.
+3. **cProfile**: a fresh server whose profiler is switched on (SIGUSR1)
+   only after priming, for one window; the top functions by ``--sort``.
+
+The output is plain text meant to be pasted into an issue's note, before
+and after a change.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+from . import steady
+from .echo_bench import CASES as ECHO_CASES
+from .echo_bench import ECHO_IMPLS, echoload, prime_and_measure
+from .runner import Failure, Runner, stop, tail
+
+PERF_EVENTS = ("task-clock", "context-switches", "raw_syscalls:sys_enter")
+
+
+def _attached(tool_cmd, run_load):
+    """Run ``tool_cmd`` (attached to a pid) around ``run_load()``; stop it with SIGINT: (load result, its stderr)."""
+    with tempfile.TemporaryFile() as err:
+        tool = subprocess.Popen(tool_cmd, stdout=subprocess.DEVNULL, stderr=err)
+        time.sleep(0.5)  # let it attach before the load starts
+        try:
+            if tool.poll() is not None:
+                err.seek(0)
+                raise Failure(err.read().decode(errors="replace").strip().splitlines()[-1:] or "exited")
+            result = run_load()
+        finally:
+            if tool.poll() is None:
+                tool.send_signal(signal.SIGINT)
+                try:
+                    tool.wait(20)
+                except subprocess.TimeoutExpired:
+                    tool.kill()
+                    tool.wait()
+        err.seek(0)
+        return result, err.read().decode(errors="replace")
+
+
+def _perf_counts(text: str) -> dict:
+    """``perf stat -x,`` output -> {event: value} (events it could not count are left out)."""
+    counts = {}
+    for line in text.splitlines():
+        fields = line.split(",")
+        if len(fields) > 2 and fields[2] in PERF_EVENTS:
+            try:
+                counts[fields[2]] = float(fields[0])
+            except ValueError:
+                pass  # "<not supported>" / "<not counted>"
+    return counts
+
+
+def _strace_counts(text: str) -> dict:
+    """``strace -c`` summary -> {syscall: calls}."""
+    counts = {}
+    rows = False
+    for line in text.splitlines():
+        if line.startswith("------"):
+            rows = True
+            continue
+        parts = line.split()
+        if not rows or len(parts) < 5 or parts[-1] == "total":
+            continue
+        try:
+            counts[parts[-1]] = int(parts[3])
+        except ValueError:
+            continue
+    return counts
+
+
+def profile_echo(say, interp, impl_id: str, conns: int, size: int, seconds: float, top: int, sort: str) -> int:
+    """Print the three looks (see the module docstring); 0, or 2 for an unknown impl."""
+    import pstats
+
+    from .harness import kinds
+
+    impl = next((i for i in ECHO_IMPLS if i.id == impl_id), None)
+    if impl is None or impl.interps == ("native",):
+        say(f"no echo server {impl_id!r}; servers: {', '.join(i.id for i in ECHO_IMPLS if i.interps != ('native',))}")
+        return 2
+    why = interp.probe(impl.requires) or interp.why_not(impl)
+    if why:
+        say(f"cannot run {impl_id} on {interp.path}: {why}")
+        return 2
+    runner = Runner(kinds())
+    pypy = interp.name == "pypy"
+    say(f"{impl_id}, echo {conns:,} connections x {size:,} B, on {interp.version} ({interp.path})")
+    say(f"each look primes the server until stable (>= {steady.PRIME_MIN_S_PYPY if pypy else steady.PRIME_MIN_S:g} s)")
+
+    proc, port, errors = runner.start_server(impl, interp)
+    try:
+        r = prime_and_measure(runner, port, proc.pid, conns, size, pypy)
+        say("")
+        say("== 1. unprofiled, steady state")
+        say(f"rate {r['rt_per_s']:,.0f} round trips/s (halves {r['halves'][0]:,.0f} / {r['halves'][1]:,.0f}), "
+            f"p99 {r['latency_us']['p99']:,.0f} us, priming took {r['prime']['warmup_s']:.1f} s")
+        if "server_cpu_pct" in r:
+            us = 1e6 * r["server_cpu_pct"] / 100 / r["rt_per_s"]
+            say(f"server CPU {r['server_cpu_pct']:.0f}% of a core -> {us:.2f} us of server CPU per round trip; "
+                f"load generator {r['cpu_pct']:.0f}%")
+        say("")
+        say("== 2. syscalls per round trip (the same warm server)")
+
+        def load():
+            return echoload(runner, port, conns, size, 0.5, 0.5, seconds)
+
+        if shutil.which("perf"):
+            cmd = ["perf", "stat", "-x,", "-e", ",".join(PERF_EVENTS), "-p", str(proc.pid)]
+            try:
+                res, text = _attached(cmd, load)
+                counts, n = _perf_counts(text), res["total_round_trips"]
+                if not counts:
+                    say(f"perf stat counted nothing: {text.strip().splitlines()[-1:] or 'no output'}")
+                for event, total in counts.items():
+                    unit = "ms" if event == "task-clock" else ""
+                    per = total * 1e3 / n if event == "task-clock" else total / n
+                    say(f"perf stat {event:<24} {total:>14,.1f}{unit} = {per:8.3f} {'us' if unit else ''} per round trip "
+                        f"({n:,} round trips at {res['rt_per_s']:,.0f}/s)")
+            except Failure as exc:
+                say(f"perf stat could not run: {exc}")
+        else:
+            say("perf not installed: no syscall count from perf stat")
+        if shutil.which("strace"):
+            try:
+                res, text = _attached(["strace", "-c", "-f", "-p", str(proc.pid)], load)
+                counts, n = _strace_counts(text), res["total_round_trips"]
+                say(f"strace -c ({n:,} round trips; strace slows the server to {res['rt_per_s']:,.0f}/s, counts only):")
+                for name, calls in sorted(counts.items(), key=lambda kv: -kv[1])[:12]:
+                    say(f"    {name:<20} {calls / n:8.3f} per round trip")
+                say(f"    {'all syscalls':<20} {sum(counts.values()) / n:8.3f} per round trip")
+            except Failure as exc:
+                say(f"strace could not run: {exc}")
+        else:
+            say("strace not installed: no per-syscall counts")
+    except Failure as exc:
+        say(f"failed: {exc}; server: {tail(errors) or 'no message'}")
+        return 1
+    finally:
+        stop(proc)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        runner.profile_to = os.path.join(tmp, "server.prof")
+        proc, port, errors = runner.start_server(impl, interp)
+        try:
+            echoload(runner, port, conns, size, steady.PRIME_MIN_S_PYPY if pypy else steady.PRIME_MIN_S,
+                     steady.PRIME_MAX_S, steady.SLICE_S)
+            proc.send_signal(signal.SIGUSR1)  # the profiler starts now, warm
+            res = echoload(runner, port, conns, size, 0.5, 0.5, seconds)
+        except Failure as exc:
+            say(f"failed under cProfile: {exc}; server: {tail(errors) or 'no message'}")
+            return 1
+        finally:
+            stop(proc)
+        say("")
+        say(f"== 3. cProfile of the warm server for {seconds:g} s "
+            f"(under the profiler: {res['rt_per_s']:,.0f} round trips/s), top {top} by {sort}")
+        if not os.path.exists(runner.profile_to):
+            say("the server wrote no profile")
+            return 1
+        stats = pstats.Stats(runner.profile_to)
+        total_rt = res["total_round_trips"]
+        say(f"{stats.total_calls / total_rt:.1f} Python function calls per round trip")
+        stats.sort_stats(sort).print_stats(top)
+    return 0
+
+
+def echo_case_params(name: str) -> dict:
+    """conns and size of an echo case id (``echo-1000x1k``), or of the 100 x 1 KiB case for ``echo``."""
+    case = next((c for c in ECHO_CASES if c.id == name), ECHO_CASES[0])
+    return dict(case.params)
