@@ -5,6 +5,7 @@
     python -m benchmarks run --quick      # fewer cases and repetitions, the same warm-ups and windows
     python -m benchmarks list [--quick]   # every case and implementation, and how long a run takes
     python -m benchmarks profile echo     # where the poorio echo server's round trip goes
+    python -m benchmarks slowstart        # a fresh asyncio server measured the old quick way, then warm
     python -m benchmarks report           # RESULTS.md + results.svg again from benchmarks/out/results.json
 """
 
@@ -64,6 +65,13 @@ def cmd_profile(args) -> int:
     params = profiling.echo_case_params(args.what)
     conns = args.conns or params["conns"]
     return profiling.profile_echo(_say, interp, args.impl, conns, params["size"], args.seconds, args.top, args.sort)
+
+
+def cmd_slowstart(args) -> int:
+    """The slow start that made the old quick figures wrong, shown on one server process."""
+    interps = default_interpreters(args.cpython, args.pypy, not args.pypy)
+    interp = interps[-1] if args.pypy else interps[0]
+    return profiling.slow_start(_say, interp, args.impl, args.conns, 1024, args.reps)
 
 
 def cmd_report(args) -> int:
@@ -149,8 +157,15 @@ def main(argv=None) -> int:
     prof.add_argument("--top", type=int, default=25, help="how many functions to print")
     prof.add_argument("--cpython", help="the interpreter (default as for run)")
     prof.add_argument("--pypy", help="profile on this PyPy instead")
+    slow = sub.add_parser("slowstart", help="a fresh server measured the old quick way, then in steady state")
+    slow.add_argument("--impl", default="asyncio-protocol", help="the server (default asyncio-protocol)")
+    slow.add_argument("--conns", type=int, default=100, help="connections (default 100)")
+    slow.add_argument("--reps", type=int, default=3, help="fresh servers to measure (default 3)")
+    slow.add_argument("--cpython", help="the interpreter (default as for run)")
+    slow.add_argument("--pypy", help="measure on this PyPy instead")
     args = parser.parse_args(argv)
-    commands = {"run": cmd_run, "list": cmd_list, "setup": cmd_setup, "profile": cmd_profile, "report": cmd_report}
+    commands = {"run": cmd_run, "list": cmd_list, "setup": cmd_setup, "profile": cmd_profile, "report": cmd_report,
+                "slowstart": cmd_slowstart}
     return commands[args.command](args)
 
 

@@ -1,4 +1,11 @@
-"""``python -m benchmarks profile echo``: where an echo server's round trip goes, measured in steady state.
+"""Diagnostics of one echo server: where its round trip goes (``profile``), and its slow start (``slowstart``).
+
+``python -m benchmarks slowstart`` measures a fresh server the way the old
+quick mode did (0.4 s warm-up, 0.6 s window), then the same process the way
+the suite does now (priming until stable, a window in halves), and prints
+both with the priming curve: the evidence for ``steady``'s durations.
+
+``python -m benchmarks profile echo``:
 
 Three looks at one server (``poorio-fibers`` unless ``--impl`` says
 otherwise), each after the same priming the suite uses, so none of them
@@ -182,6 +189,45 @@ def profile_echo(say, interp, impl_id: str, conns: int, size: int, seconds: floa
         total_rt = res["total_round_trips"]
         say(f"{stats.total_calls / total_rt:.1f} Python function calls per round trip")
         stats.sort_stats(sort).print_stats(top)
+    return 0
+
+
+OLD_QUICK_WARMUP_S, OLD_QUICK_WINDOW_S = 0.4, 0.6  # what --quick used to measure
+
+
+def slow_start(say, interp, impl_id: str, conns: int, size: int, reps: int) -> int:
+    """Fresh server measured the old quick way, then the same process in steady state; ``reps`` times."""
+    from .harness import kinds
+
+    impl = next((i for i in ECHO_IMPLS if i.id == impl_id), None)
+    if impl is None or impl.interps == ("native",):
+        say(f"no echo server {impl_id!r}")
+        return 2
+    why = interp.probe(impl.requires) or interp.why_not(impl)
+    if why:
+        say(f"cannot run {impl_id} on {interp.path}: {why}")
+        return 2
+    runner = Runner(kinds())
+    say(f"{impl_id}, echo {conns:,} x {size:,} B, on {interp.version}")
+    for rep in range(reps):
+        proc, port, errors = runner.start_server(impl, interp)
+        try:
+            old = echoload(runner, port, conns, size, OLD_QUICK_WARMUP_S, OLD_QUICK_WARMUP_S, OLD_QUICK_WINDOW_S,
+                           proc.pid)
+            new = prime_and_measure(runner, port, proc.pid, conns, size, interp.name == "pypy")
+        except Failure as exc:
+            say(f"failed: {exc}; server: {tail(errors) or 'no message'}")
+            return 1
+        finally:
+            stop(proc)
+        curve = ", ".join(f"{r / 1e3:.0f}k" for r in new["prime"]["series"][:12])
+        say(f"run {rep + 1}: fresh server, {OLD_QUICK_WARMUP_S:g} s + {OLD_QUICK_WINDOW_S:g} s: "
+            f"{old['rt_per_s']:,.0f}/s (server CPU {old.get('server_cpu_pct', -1):.0f}%); same process primed "
+            f"{new['prime']['warmup_s']:.1f} s, then {steady.WINDOW_S:g} s: {new['rt_per_s']:,.0f}/s (halves "
+            f"{steady.spread(*new['halves']):.0%} apart, server CPU {new.get('server_cpu_pct', -1):.0f}%, others "
+            f"{max(0.0, new.get('machine_cpu_pct', 0) - new.get('server_cpu_pct', 0) - new['cpu_pct']):.0f}%): "
+            f"{new['rt_per_s'] / old['rt_per_s']:.2f}x")
+        say(f"       priming curve, 0.5 s slices: {curve}")
     return 0
 
 

@@ -16,10 +16,10 @@ The policy is written once, here, and every family uses it:
   windows: these constants have no quick variant on purpose.
 
 Why so long: a fresh asyncio server starts slowly.  The suite's
-``asyncio-protocol`` server did about 31k round trips/s in its first second
+``asyncio-protocol`` server did about 40k round trips/s in its first second
 under ``echoload`` and about 120k once warm -- in the same process, on the
-same machine.  The old quick mode (0.4 s warm-up, 0.6 s window) measured
-that slow start and made every ratio to asyncio 2-4x too good.  See
+same quiet machine; the old quick mode (0.4 s warm-up, 0.6 s window)
+measured 31k, and made every ratio to asyncio 2-4x too good.  See
 ``benchmarks/README.md``, "Why the warm-up and window are this long".
 
 The functions here are pure or take the measured work as a callable, so
