@@ -38,6 +38,7 @@ import time
 from . import steady
 from .echo_bench import CASES as ECHO_CASES
 from .echo_bench import ECHO_IMPLS, echoload, prime_and_measure
+from .harness import kinds
 from .runner import Failure, Runner, stop, tail
 
 PERF_EVENTS = ("task-clock", "context-switches", "raw_syscalls:sys_enter")
@@ -54,13 +55,7 @@ def _attached(tool_cmd, run_load):
                 raise Failure(err.read().decode(errors="replace").strip().splitlines()[-1:] or "exited")
             result = run_load()
         finally:
-            if tool.poll() is None:
-                tool.send_signal(signal.SIGINT)
-                try:
-                    tool.wait(20)
-                except subprocess.TimeoutExpired:
-                    tool.kill()
-                    tool.wait()
+            stop(tool, signal.SIGINT, 20)  # perf and strace print their counts on SIGINT
         err.seek(0)
         return result, err.read().decode(errors="replace")
 
@@ -96,19 +91,25 @@ def _strace_counts(text: str) -> dict:
     return counts
 
 
+def _python_server(say, interp, impl_id: str):
+    """The echo server ``impl_id`` if it runs on ``interp``, else None (and say why)."""
+    impl = next((i for i in ECHO_IMPLS if i.id == impl_id), None)
+    if impl is None or impl.interps == ("native",):
+        say(f"no echo server {impl_id!r}; servers: {', '.join(i.id for i in ECHO_IMPLS if i.interps != ('native',))}")
+        return None
+    why = interp.probe(impl.requires) or interp.why_not(impl)
+    if why:
+        say(f"cannot run {impl_id} on {interp.path}: {why}")
+        return None
+    return impl
+
+
 def profile_echo(say, interp, impl_id: str, conns: int, size: int, seconds: float, top: int, sort: str) -> int:
     """Print the three looks (see the module docstring); 0, or 2 for an unknown impl."""
     import pstats
 
-    from .harness import kinds
-
-    impl = next((i for i in ECHO_IMPLS if i.id == impl_id), None)
-    if impl is None or impl.interps == ("native",):
-        say(f"no echo server {impl_id!r}; servers: {', '.join(i.id for i in ECHO_IMPLS if i.interps != ('native',))}")
-        return 2
-    why = interp.probe(impl.requires) or interp.why_not(impl)
-    if why:
-        say(f"cannot run {impl_id} on {interp.path}: {why}")
+    impl = _python_server(say, interp, impl_id)
+    if impl is None:
         return 2
     runner = Runner(kinds())
     pypy = interp.name == "pypy"
@@ -197,15 +198,8 @@ OLD_QUICK_WARMUP_S, OLD_QUICK_WINDOW_S = 0.4, 0.6  # what --quick used to measur
 
 def slow_start(say, interp, impl_id: str, conns: int, size: int, reps: int) -> int:
     """Fresh server measured the old quick way, then the same process in steady state; ``reps`` times."""
-    from .harness import kinds
-
-    impl = next((i for i in ECHO_IMPLS if i.id == impl_id), None)
-    if impl is None or impl.interps == ("native",):
-        say(f"no echo server {impl_id!r}")
-        return 2
-    why = interp.probe(impl.requires) or interp.why_not(impl)
-    if why:
-        say(f"cannot run {impl_id} on {interp.path}: {why}")
+    impl = _python_server(say, interp, impl_id)
+    if impl is None:
         return 2
     runner = Runner(kinds())
     say(f"{impl_id}, echo {conns:,} x {size:,} B, on {interp.version}")

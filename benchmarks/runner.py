@@ -78,12 +78,12 @@ class Runner:
         return proc, int(line.split()[1]), errors
 
 
-def stop(proc) -> None:
-    """SIGTERM, then SIGKILL after 5 s; close its stdout."""
+def stop(proc, sig: int = signal.SIGTERM, grace: float = 5.0) -> None:
+    """Send ``sig`` (SIGTERM), then SIGKILL after ``grace`` seconds; close its stdout."""
     if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         try:
-            proc.wait(5)
+            proc.wait(grace)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
