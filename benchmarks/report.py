@@ -168,7 +168,10 @@ def markdown(cases, summary, run, meta) -> str:
     out += ["", "## Targets (issue 15)", "", "| target | measured | verdict | rests on flagged rows |",
             "|---|---|---|---|"]
     for text, measured, verdict, flagged in targets.evaluate(all_targets(), summary):
-        out.append(f"| {text} | {measured} | {'**missed**' if verdict == 'missed' else verdict} | {flagged or '–'} |")
+        shown = "**missed**" if verdict == "missed" else verdict
+        if flagged:
+            shown += " ⚠ (flagged rows: not to be quoted)"
+        out.append(f"| {text} | {measured} | {shown} | {flagged or '–'} |")
     titles = scenario_titles()
     scenario = None
     for case in cases:
