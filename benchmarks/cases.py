@@ -13,7 +13,7 @@ the same sizes, warm-ups and windows as a full run.
 from __future__ import annotations
 
 from . import echo_bench, targets
-from .catalogue import BOTH, CPYTHON_ONLY, Case, Family, Impl, Metric
+from .catalogue import CPYTHON_ONLY, Case, Family, Impl, Metric
 
 # poorio's fiber API, by its public names only
 POORIO_SCHED = ("poorio:run", "poorio:spawn", "poorio:sleep")
@@ -46,7 +46,7 @@ IMPORT_IMPLS = (
     Impl("asyncio", arg="asyncio", quick=CPYTHON_ONLY),
     Impl("uvloop", ("uvloop",), CPYTHON_ONLY, arg="uvloop"),
     Impl("trio", ("trio",), arg="trio", quick=CPYTHON_ONLY),
-    Impl("poorio", ("poorio",), arg="poorio", quick=BOTH),
+    Impl("poorio", ("poorio",), arg="poorio", quick=CPYTHON_ONLY),
     Impl("poorio-net", ("poorio", "poorio.net"), arg="poorio, poorio.net",
          note="what a fiber network program imports: poorio and its sockets"),
 )

@@ -51,7 +51,7 @@ ECHO_IMPLS = (
          note="hand-written loop on SocketIoPool (epoll): the platform layer alone"),
     Impl("poorio-pool-poll", ("poorio.platform:new_pool",), note="the same loop on the poll backend"),
     Impl("selectors-loop", note="the same hand-written loop on the stdlib's selectors (epoll)"),
-    Impl("c-epoll", interps=NATIVE, arg="echoserver", note="C epoll server: the load generator's ceiling"),
+    Impl("c-epoll", interps=NATIVE, arg="echoserver", quick=NATIVE, note="C epoll server: the load generator's ceiling"),
 )
 
 IDLE_IMPLS = tuple(i for i in ECHO_IMPLS if i.id in (
