@@ -97,19 +97,22 @@ def markdown(cases, summary, run, meta) -> str:
         "Written by the suite itself (`benchmarks/`); see `benchmarks/README.md` for how to read it.",
         "",
         f"- **Date:** {meta['date']}",
-        f"- **Command:** `{meta['command']}` ({meta['mode']}, {meta['reps']} interleaved repetitions; "
+        f"- **Command:** `{meta['command']}` ({meta['mode']}"
+        + (": fewer cases and rows, the same warm-ups and windows" if meta["mode"] == "quick" else "")
+        + f", {meta['reps']} interleaved repetitions; "
         f"the run took {run['seconds'] / 60:.1f} min)",
         f"- **Machine:** {m['nproc']} CPUs (`nproc`), {m['cpu']}, {m['memory']} RAM, {m['kernel']}",
         f"- **Pinning:** {'server/worker on CPU 0, load generator on CPU 1 (taskset)' if run['pinned'] else 'none (no taskset or < 2 CPUs)'}"
         + (f"; all measured processes under `nice -n {run['nice']}`" if run.get("nice") else ""),
         f"- **poorio:** commit {meta['commit']}",
     ]
+    during = sorted(r["metrics"]["others_cpu_pct"] for r in run["results"] if "others_cpu_pct" in r.get("metrics", {}))
     if loads:
-        med_load = loads[len(loads) // 2]
-        out.append(
-            f"- **Other processes' CPU use** just before each measurement: median {med_load:.0f}%, "
-            f"max {loads[-1]:.0f}% of one CPU"
-        )
+        line = (f"- **Other processes' CPU use** just before each measurement: median {loads[len(loads) // 2]:.0f}%, "
+                f"max {loads[-1]:.0f}% of one CPU")
+        if during:
+            line += f"; during the windows: median {during[len(during) // 2]:.0f}%, max {during[-1]:.0f}%"
+        out.append(line)
 
     for name, facts in run["interps"].items():
         peers = ", ".join(f"{k} {v}" for k, v in sorted(facts["packages"].items())) or "no peers installed"
@@ -120,10 +123,11 @@ def markdown(cases, summary, run, meta) -> str:
             f"- **CPU check** (`sum(range(10**6))` in the runner, best of 5; runner's interpreter): {before:.1f} ms "
             f"before the run, {after:.1f} ms after"
         )
-    if loads and loads[len(loads) // 2] > 25:
+    busy = [v[len(v) // 2] for v in (loads, during) if v]
+    if busy and max(busy) > 25:
         out += ["", f"> **Warning:** other processes kept the machine busy during this run (median "
-                    f"{loads[len(loads) // 2]:.0f}% of a CPU): absolute numbers are depressed and noisy, ratios less "
-                    "so. Re-run on a quiet machine (`--quiet-wait 60` waits for one) before quoting them."]
+                    f"{max(busy):.0f}% of a CPU): absolute numbers are depressed and noisy, ratios too. "
+                    "Re-run on a quiet machine (`--quiet-wait 120` waits for one) before quoting anything."]
     out += [
         "",
         "**Ratios** are *times better than asyncio on CPython* (the case's baseline named in each table): "
