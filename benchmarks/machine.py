@@ -16,6 +16,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -130,8 +131,15 @@ def default_interpreters(cpython: str | None, pypy: str | None, no_pypy: bool) -
 
 
 def build_tool(name: str) -> Path:
-    """Compile ``benchmarks/<name>.c`` with ``cc -O2`` unless the binary is newer."""
-    source, binary = BENCH / f"{name}.c", BENCH / name
+    """Compile ``benchmarks/<name>.c`` with ``cc -O2`` unless the binary is newer.
+
+    The binary goes beside its source, or into the temporary directory when
+    the checkout is read-only (as the matrix's chroots mount it).
+    """
+    source = BENCH / f"{name}.c"
+    where = BENCH if os.access(BENCH, os.W_OK) else Path(tempfile.gettempdir()) / f"poorio-bench-{os.getuid()}"
+    where.mkdir(exist_ok=True)
+    binary = where / name
     if binary.exists() and binary.stat().st_mtime >= source.stat().st_mtime:
         return binary
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
