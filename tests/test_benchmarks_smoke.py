@@ -8,7 +8,8 @@
   halves check must see it and the summary must flag the row.  This is the
   check that keeps a disturbed window from being published.
 * The steady-state helpers on made-up rates: when a warm-up counts as
-  stable, when halves agree.
+  stable, when halves agree, and the slice-at-a-time helpers a family
+  driving an outside tool (wrk) uses.
 
 Never how fast anything was: figures belong in the suite's steady-state runs.
 """
@@ -114,3 +115,23 @@ def test_steadiness_rules():
     w = steady.worker_window(lambda k: next(seconds), 1000, 100)
     assert w["warm_passes"] == 5 and w["warm_stable"]
     assert w["halves"] == [1000.0, 1000.0] and w["rate"] == 1000.0
+
+
+def test_slice_tool_helpers():
+    """What a family driving an outside load tool one slice at a time (wrk -d 0.5s) relies on."""
+    slices = iter([10.0, 50.0, 100.0, 101.0, 100.0, 99.0])
+    asked = []
+
+    def load(seconds):
+        asked.append(seconds)
+        return next(slices)
+
+    w = steady.warm_until_stable(load, min_s=0.0, max_s=60.0)
+    assert w["stable"] and w["rates"] == [10.0, 50.0, 100.0, 101.0, 100.0]
+    assert set(asked) == {steady.SLICE_S}
+    cold = steady.warm_until_stable(lambda s: 1.0, min_s=0.0, max_s=0.0)  # out of time before 3 slices
+    assert not cold["stable"] and cold["rates"] == [1.0]
+    asked.clear()
+    window = steady.window_in_halves(lambda s: asked.append(s) or (80.0 if len(asked) == 1 else 120.0))
+    assert asked == [steady.WINDOW_S / 2] * 2
+    assert window == {"rate": 100.0, "halves": [80.0, 120.0]} and not steady.halves_agree(window["halves"])
