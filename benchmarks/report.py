@@ -279,8 +279,9 @@ def plot(cases, summary, meta) -> str:
             if not stats:
                 continue
             base = row["ratio"]
+            mark = " ⚠" if row.get("flags") else ""
             if base is None:
-                bars.append((_label(impl, interp), None, None, None, interp == "pypy"))
+                bars.append((_label(impl, interp) + mark, None, None, None, interp == "pypy"))
                 continue
             med, lo, hi = stats
             # whisker: the same ratio computed from the row's min and max
@@ -288,7 +289,7 @@ def plot(cases, summary, meta) -> str:
                 rlo, rhi = base * lo / med, base * hi / med
             else:
                 rlo, rhi = base * med / hi, base * med / lo
-            bars.append((_label(impl, interp), base, rlo, rhi, interp == "pypy"))
+            bars.append((_label(impl, interp) + mark, base, rlo, rhi, interp == "pypy"))
         if bars:
             panels.append(svg.BarPanel(f"{case.title_for()} — {case.metric.label}, × asyncio (CPython)", bars))
     if pool_series:
@@ -299,7 +300,7 @@ def plot(cases, summary, meta) -> str:
     subtitles = [
         f"{meta['date']} · {meta['command']}",
         "bars: times better than asyncio on CPython (log scale: right of 1× is better); whiskers: min–max of the "
-        "repetitions; pale bars: PyPy",
+        "repetitions; pale bars: PyPy; ⚠: a flagged row (see RESULTS.md), not to be quoted",
     ]
     return svg.render("poorio benchmarks", subtitles, panels)
 
