@@ -140,11 +140,12 @@ def profile_echo(say, interp, impl_id: str, conns: int, size: int, seconds: floa
                 counts, n = _perf_counts(text), res["total_round_trips"]
                 if not counts:
                     say(f"perf stat counted nothing: {text.strip().splitlines()[-1:] or 'no output'}")
+                say(f"perf stat over {n:,} round trips at {res['rt_per_s']:,.0f}/s:")
                 for event, total in counts.items():
-                    unit = "ms" if event == "task-clock" else ""
-                    per = total * 1e3 / n if event == "task-clock" else total / n
-                    say(f"perf stat {event:<24} {total:>14,.1f}{unit} = {per:8.3f} {'us' if unit else ''} per round trip "
-                        f"({n:,} round trips at {res['rt_per_s']:,.0f}/s)")
+                    if event == "task-clock":  # perf reports it in ms
+                        say(f"    {'server CPU (task-clock)':<24} {total:>12,.1f} ms = {total * 1e3 / n:8.3f} us per round trip")
+                    else:
+                        say(f"    {event:<24} {total:>12,.0f}    = {total / n:8.3f} per round trip")
             except Failure as exc:
                 say(f"perf stat could not run: {exc}")
         else:
