@@ -3,13 +3,15 @@
 Runs inside a worker subprocess.  Two tasks bounce one message back and
 forth over two channels, n round trips: asyncio.Queue (unbounded) (on asyncio's loop,
 uvloop's and poorio.aio's), trio memory channels (unbuffered, trio's usual
-choice) and poorio's ``Channel`` (rendezvous) and ``Queue(1)``.
+choice) and poorio's ``Channel`` (rendezvous) and ``Queue(1)``.  Measured in
+steady state: warm-up passes until three agree, then two halves.
 """
 
 from __future__ import annotations
 
 import time
 
+from . import steady
 from .bench_sched import _runner
 
 
@@ -63,11 +65,10 @@ def _trio_main():
 
 
 def _poorio_main(kind: str):
-    from poorio.ops import Channel, Queue
+    import poorio
+    from poorio import Channel, Queue
 
-    from . import poorio_api
-
-    spawn = poorio_api.get("spawn")
+    spawn = poorio.spawn
 
     def new():
         return Channel() if kind == "channel" else Queue(1)
@@ -107,6 +108,5 @@ def pingpong(impl: str, n: int) -> dict:
     """Round trips per second of one message between two tasks."""
     loop, main = _main(impl)
     run = _runner(loop)
-    run(main, max(1, n // 10))
-    elapsed = run(main, n)
-    return {"round_trips_per_s": n / elapsed, "seconds": elapsed}
+    w = steady.worker_window(lambda k: run(main, k), n, max(1, n // 10))
+    return {**w, "round_trips_per_s": w["rate"]}

@@ -57,22 +57,28 @@ def cycle_time(impl: str, fds: int, seconds: float = 0.3) -> dict:
         if len(ready) != 1:
             raise AssertionError(f"expected one ready fd, got {len(ready)}")
         batch = 10
-        # warm-up (PyPy's JIT), then batches until the time is up
-        deadline = time.perf_counter() + seconds / 3
-        while time.perf_counter() < deadline:
-            for _ in range(batch):
-                cycle()
-        cycles = 0
-        t0 = time.perf_counter()
-        deadline = t0 + seconds
-        while True:
-            for _ in range(batch):
-                cycle()
-            cycles += batch
-            now = time.perf_counter()
-            if now >= deadline:
-                break
-        return {"us_per_cycle": (now - t0) / cycles * 1e6, "add_us_per_fd": add_us, "cycles": cycles}
+
+        def cycles_for(seconds):
+            done = 0
+            start = time.perf_counter()
+            deadline = start + seconds
+            while True:
+                for _ in range(batch):
+                    cycle()
+                done += batch
+                now = time.perf_counter()
+                if now >= deadline:
+                    return done, now - start
+
+        cycles_for(seconds / 2)  # warm-up (PyPy's JIT)
+        first, t1 = cycles_for(seconds / 2)  # the window, in two halves
+        second, t2 = cycles_for(seconds / 2)
+        return {
+            "us_per_cycle": (t1 + t2) / (first + second) * 1e6,
+            "halves": [first / t1, second / t2],  # cycles per second
+            "add_us_per_fd": add_us,
+            "cycles": first + second,
+        }
     finally:
         close()
         for fd in idle:

@@ -2,9 +2,11 @@
 
 Runs inside a worker subprocess.  Every scenario is written three times,
 plainly, in each library's own idiom: asyncio (also run on uvloop's loop and
-on ``poorio.aio``'s), trio, and poorio fibers.  Each first runs a tenth of
-its work as a warm-up (PyPy's JIT), then the timed run; the clock starts
-inside the running loop, so creating the loop is not counted.
+on ``poorio.aio``'s), trio, and poorio fibers (public names only).  Rates
+are taken in steady state (``steady.worker_window``): warm-up passes until
+three agree, then the window in two halves; the clock starts inside the
+running loop, so creating the loop is not counted.  The sleeps scenario is
+one timeline of a second, judged by its lateness, so it has no halves.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import random
 import resource
 import time
 
-from . import poorio_api
+from . import steady
+from .machine import OthersCpu
 from .memory import rss_bytes, tracemalloc_available
 
 
@@ -50,7 +53,9 @@ def _runner(impl: str):
 
         return trio.run
     if impl == "poorio":
-        return poorio_api.get("run")
+        import poorio
+
+        return poorio.run
     return _asyncio_runner(impl)
 
 
@@ -92,7 +97,9 @@ def _switches_main(family: str):
             return time.perf_counter() - t0
 
     else:
-        sleep, spawn = poorio_api.get("sleep"), poorio_api.get("spawn")
+        import poorio
+
+        sleep, spawn = poorio.sleep, poorio.spawn
 
         async def loop(n):
             for _ in range(n):
@@ -109,11 +116,10 @@ def _switches_main(family: str):
 
 
 def switches(impl: str, n: int) -> dict:
-    """Context switches per second: two tasks ping-ponging through sleep(0)."""
+    """Context switches per second: two tasks ping-ponging through sleep(0), n each in all."""
     run, main = _runner(impl), _switches_main(_family(impl))
-    run(main, max(1, n // 10))
-    elapsed = run(main, n)
-    return {"switches_per_s": 2 * n / elapsed, "seconds": elapsed}
+    w = steady.worker_window(lambda k: run(main, k), n, max(1, n // 10))
+    return {**w, "switches_per_s": 2 * w["rate"], "halves": [2 * h for h in w["halves"]]}
 
 
 # -- spawn + join --------------------------------------------------------------------
@@ -150,7 +156,9 @@ def _spawn_main(family: str):
             return time.perf_counter() - t0
 
     else:
-        sleep, spawn = poorio_api.get("sleep"), poorio_api.get("spawn")
+        import poorio
+
+        sleep, spawn = poorio.sleep, poorio.spawn
 
         async def child():
             await sleep(0)
@@ -166,13 +174,15 @@ def _spawn_main(family: str):
 
 
 def spawn_join(impl: str, n: int, traced: bool = True) -> dict:
-    """Seconds to spawn and join n tasks; peak memory per task (RSS, and tracemalloc on CPython)."""
+    """Seconds to spawn and join n tasks; peak memory per task (RSS, and tracemalloc on CPython).
+
+    The window is two runs of n tasks each (its halves); ``seconds`` is their mean.
+    """
     run, main = _runner(impl), _spawn_main(_family(impl))
-    run(main, max(1, n // 10))
     before = rss_bytes()
-    elapsed = run(main, n)
+    w = steady.worker_window(lambda k: run(main, k), 2 * n, max(1, n // 10))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    result = {"seconds": elapsed, "rss_bytes_per_task": max(0, peak - before) / n}
+    result = {**w, "seconds": w["seconds"] / 2, "rss_bytes_per_task": max(0, peak - before) / n}
     if traced and tracemalloc_available():
         import tracemalloc
 
@@ -224,7 +234,9 @@ def _sleeps_main(family: str):
             return clock() - t0, late
 
     else:
-        sleep, spawn = poorio_api.get("sleep"), poorio_api.get("spawn")
+        import poorio
+
+        sleep, spawn = poorio.sleep, poorio.spawn
 
         async def main(delays):
             late = []
@@ -248,9 +260,12 @@ def sleeps(impl: str, n: int, longest: float = 1.0) -> dict:
     run, main = _runner(impl), _sleeps_main(_family(impl))
     rng = random.Random(9)
     run(main, [rng.random() * longest / 10 for _ in range(max(1, n // 10))])
-    finish, late = run(main, [rng.random() * longest for _ in range(n)])
+    delays = [rng.random() * longest for _ in range(n)]
+    with OthersCpu() as others:
+        finish, late = run(main, delays)
     late.sort()
     return {
+        **({"others_cpu_pct": others.pct} if others.pct is not None else {}),
         "finish_s": finish,
         "late_p50_ms": late[len(late) // 2] * 1e3,
         "late_p99_ms": late[min(len(late) - 1, int(len(late) * 0.99))] * 1e3,

@@ -2,14 +2,15 @@
  * echoload.c - epoll-based TCP echo load generator.
  *
  * poorio's benchmark suite builds this with `cc -O2` when it runs (see
- * benchmarks/harness.py) and pins it to a core of its own with taskset.
- * Taken from the project's shared tools; the suite's one change is a hard
- * ceiling on the whole run (alarm: connect timeout + warm-up + duration +
- * 5 s), so nothing can keep it running past its budget.
+ * benchmarks/machine.py) and pins it to a core of its own with taskset.
+ * Taken from the project's shared tools; the suite adds a hard ceiling on
+ * the whole run (alarm: connect timeout + longest warm-up + duration + 5 s),
+ * and the steady-state machinery below (-W, -S, -C).
  *
  *   cc -O2 -o echoload echoload.c
  *   ./echoload [-h host] [-p port] [-c conns] [-s size] [-d secs] [-w secs]
- *              [-P depth] [-t connect_timeout_secs]
+ *              [-W max_warmup_secs] [-S slice_secs] [-T tolerance]
+ *              [-C server_pid] [-P depth] [-t connect_timeout_secs]
  *
  * Opens C connections to HOST:PORT.  Each connection sends messages of S
  * bytes and reads back exactly what it sent, verifying every byte.  With the
@@ -17,6 +18,19 @@
  * repeat.  With -P N (pipelined mode) up to N messages are in flight per
  * connection.  After W seconds of warm-up, round trips and their latencies are
  * recorded for D seconds, then one JSON line is printed on stdout.
+ *
+ * Steady state: round trips are counted in slices of -S seconds (default
+ * 0.5) from the first byte on.  With -W MAX the warm-up is adaptive: it lasts
+ * at least -w seconds and then goes on until the last three slices agree
+ * (max - min <= tolerance x their mean, -T, default 0.05), or until MAX
+ * seconds; "warmup_stable" says which.  The measured window is split in two
+ * halves whose rates are reported apart ("halves"), so the caller can check
+ * that the window itself was steady.  With -C PID the server's CPU time
+ * (/proc/PID/stat) is read at the window's start, middle and end, and the
+ * whole machine's (/proc/stat) at its start and end: "server_cpu_pct" is the
+ * server's share of one core during the window, "machine_cpu_pct" every
+ * process's together (100 = one core busy), so other processes' use during
+ * the window is machine - server - echoload.
  *
  * Data check: each connection's byte stream is a window onto one shared
  * pseudo-random pattern of period PERIOD, starting at a per-connection offset.
@@ -29,6 +43,9 @@
  * once per direction); latency is per message, from the moment it was queued
  * for writing until its last byte was read back; cpu_pct is echoload's own
  * CPU time (user+system) during the measurement, as a percentage of one core.
+ * "series" holds the rate of every whole slice of the warm-up, "window_series"
+ * those of the window; "total_round_trips" counts every phase (for per-round-
+ * trip costs measured from outside, e.g. syscalls under strace).
  *
  * Exit status: 0 ok; 1 connect failure, mismatched data, a connection
  * error/EOF during the run, or no round trip at all; 2 usage error.
@@ -72,7 +89,11 @@ static unsigned char *pattern;   /* PERIOD + max(CHUNK, S) bytes, periodic */
 static unsigned char rbuf[CHUNK];
 static int measuring;
 static uint64_t round_trips, errors, mismatches, hist[HBUCKETS];
+static uint64_t all_round_trips;   /* every phase, warm-up included */
 static double lat_max;
+
+#define MAXSLICES 4096
+#define STABLE_SLICES 3
 
 static double now(void)
 {
@@ -153,6 +174,7 @@ static void handle_read(conn_t *c, double t)
     }
     c->rpos += n;
     while (c->rpos >= (c->done_msgs + 1) * msg_size) {   /* message complete */
+        all_round_trips++;
         if (measuring) {
             double us = (t - c->t_send[c->done_msgs % depth]) * 1e6;
             hist[hist_index((uint64_t)us)]++;
@@ -172,6 +194,58 @@ static double cpu_seconds(void)
            (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
 }
 
+/* utime + stime of process `pid` in seconds, or -1 (no such process, no /proc). */
+static double proc_cpu_seconds(int pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');   /* the command name may hold spaces */
+    if (!p) return -1;
+    unsigned long long ut = 0, st = 0;
+    /* after ") ": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2) return -1;
+    return (double)(ut + st) / sysconf(_SC_CLK_TCK);
+}
+
+/* Seconds of CPU every process used so far (all cores, /proc/stat), or -1. */
+static double machine_busy_seconds(void)
+{
+    unsigned long long v[8] = {0};
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f) return -1;
+    int got = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu",
+                     &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
+    fclose(f);
+    if (got < 4) return -1;
+    /* user nice system idle iowait irq softirq steal: busy is all but idle and iowait */
+    return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / sysconf(_SC_CLK_TCK);
+}
+
+/* Whether the last STABLE_SLICES rates agree: max - min <= tol x mean. */
+static int stable(const double *rate, int n, double tol)
+{
+    if (n < STABLE_SLICES) return 0;
+    double lo = rate[n - 1], hi = lo, sum = 0;
+    for (int i = n - STABLE_SLICES; i < n; i++) {
+        if (rate[i] < lo) lo = rate[i];
+        if (rate[i] > hi) hi = rate[i];
+        sum += rate[i];
+    }
+    return sum > 0 && hi - lo <= tol * sum / STABLE_SLICES;
+}
+
+static void print_series(const char *name, const double *rate, int from, int to)
+{
+    printf("\"%s\": [", name);
+    for (int i = from; i < to; i++) printf("%s%.0f", i > from ? ", " : "", rate[i]);
+    printf("]");
+}
+
 /* Connection setup failed: say so on stderr and as JSON, exit 1. */
 static void fail(const char *what, const char *why)
 {
@@ -183,17 +257,18 @@ static void fail(const char *what, const char *why)
 static void usage(void)
 {
     fprintf(stderr, "usage: echoload [-h host] [-p port] [-c conns] [-s size] "
-                    "[-d secs] [-w warmup_secs] [-P pipeline_depth] [-t connect_timeout]\n");
+                    "[-d secs] [-w warmup_secs] [-W max_warmup_secs] [-S slice_secs] [-T tolerance] "
+                    "[-C server_pid] [-P pipeline_depth] [-t connect_timeout]\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
     const char *host = "127.0.0.1", *port = "25000";
-    int nconn = 100, opt;
-    double duration = 10, warmup = 1, conn_timeout = 10;
+    int nconn = 100, opt, server_pid = 0;
+    double duration = 10, warmup = 1, max_warmup = 0, slice = 0.5, tol = 0.05, conn_timeout = 10;
 
-    while ((opt = getopt(argc, argv, "h:p:c:s:d:w:P:t:")) != -1) {
+    while ((opt = getopt(argc, argv, "h:p:c:s:d:w:W:S:T:C:P:t:")) != -1) {
         switch (opt) {
         case 'h': host = optarg; break;
         case 'p': port = optarg; break;
@@ -201,13 +276,18 @@ int main(int argc, char **argv)
         case 's': msg_size = strtoul(optarg, NULL, 10); break;
         case 'd': duration = atof(optarg); break;
         case 'w': warmup = atof(optarg); break;
+        case 'W': max_warmup = atof(optarg); break;
+        case 'S': slice = atof(optarg); break;
+        case 'T': tol = atof(optarg); break;
+        case 'C': server_pid = atoi(optarg); break;
         case 'P': depth = atoi(optarg); break;
         case 't': conn_timeout = atof(optarg); break;
         default: usage();
         }
     }
-    if (nconn < 1 || msg_size < 1 || depth < 1 || duration <= 0 || warmup < 0) usage();
-    alarm((unsigned)(conn_timeout + warmup + duration) + 5);
+    if (nconn < 1 || msg_size < 1 || depth < 1 || duration <= 0 || warmup < 0 || slice <= 0 || tol <= 0) usage();
+    if (max_warmup < warmup) max_warmup = warmup;   /* no -W: a fixed warm-up of -w seconds */
+    alarm((unsigned)(conn_timeout + max_warmup + duration) + 5);
 
     /* Allow many sockets: raise the fd soft limit to the hard limit. */
     struct rlimit rl;
@@ -267,16 +347,43 @@ int main(int argc, char **argv)
         if (pending > 0 && now() > deadline) fail("connect", "timed out");
     }
 
-    /* Phase 1 (warm-up) and phase 2 (measurement) share the same loop. */
-    double t0 = now(), t_measure = t0 + warmup, t_end = t_measure + duration;
-    double cpu0 = 0, t_start = t0;
+    /* Phase 1 (warm-up) and phase 2 (measurement) share the same loop.  The
+     * warm-up ends at t0 + warmup when it is fixed; when it is adaptive, at the
+     * first slice boundary past that where the last slices agree (or at
+     * t0 + max_warmup).  The window's middle splits it into its two halves. */
+    static double rate[MAXSLICES];
+    int nslices = 0, warm_slices = 0, stable_end = 0;
+    uint64_t slice_rt0 = 0, half_rt = 0;
+    double t0 = now(), t_measure = t0 + warmup, t_end = 1e300, t_half = 0;
+    double t_slice = t0 + slice, cpu0 = 0, t_start = t0;
+    double srv0 = -1, srv_half = -1, srv1 = -1, mach0 = -1, mach1 = -1;
+    int adaptive = max_warmup > warmup;
+    if (adaptive) t_measure = 1e300;         /* decided at a slice boundary */
     for (int i = 0; i < nconn; i++) pump_writes(&conns[i], t0);
-    if (warmup == 0) { measuring = 1; cpu0 = cpu_seconds(); }  /* t_start = t0 */
     for (;;) {
         double t = now();
-        if (!measuring && t >= t_measure) { measuring = 1; t_start = t; cpu0 = cpu_seconds(); }
+        while (t >= t_slice) {               /* close every slice that ended */
+            if (nslices < MAXSLICES) rate[nslices++] = (all_round_trips - slice_rt0) / slice;
+            slice_rt0 = all_round_trips;
+            t_slice += slice;
+            if (!measuring && adaptive && t_slice - slice >= t0 + warmup - 1e-6) {
+                if (stable(rate, nslices, tol)) { stable_end = 1; t_measure = t; }
+                else if (t - t0 >= max_warmup) t_measure = t;
+            }
+        }
+        if (!measuring && t >= t_measure) {
+            measuring = 1; t_start = t; t_end = t + duration; t_half = t + duration / 2;
+            warm_slices = nslices;
+            cpu0 = cpu_seconds();
+            if (server_pid) { srv0 = proc_cpu_seconds(server_pid); mach0 = machine_busy_seconds(); }
+        }
+        if (measuring && t_half && t >= t_half) {
+            half_rt = round_trips; t_half = 0;
+            if (server_pid) srv_half = proc_cpu_seconds(server_pid);
+        }
         if (t >= t_end) break;
-        double next = measuring ? t_end : t_measure;
+        double next = measuring ? (t_half ? t_half : t_end) : t_measure;
+        if (t_slice < next) next = t_slice;
         int timeout_ms = (int)((next - t) * 1000) + 1;
         int n = epoll_wait(ep, evs, MAXEV, timeout_ms);
         for (int i = 0; i < n; i++) {
@@ -288,17 +395,33 @@ int main(int argc, char **argv)
         }
         if (alive == 0) break;   /* every connection failed: stop early */
     }
-    double elapsed = now() - t_start, cpu = cpu_seconds() - cpu0;
+    double t_stop = now(), elapsed = t_stop - t_start, cpu = cpu_seconds() - cpu0;
+    if (server_pid) { srv1 = proc_cpu_seconds(server_pid); mach1 = machine_busy_seconds(); }
+    double h = duration / 2;
+    double first = half_rt / h, second = (round_trips - half_rt) / (elapsed - h > 0 ? elapsed - h : h);
 
     printf("{\"connections\": %d, \"size\": %zu, \"depth\": %d, \"seconds\": %.3f, "
            "\"round_trips\": %llu, \"rt_per_s\": %.1f, \"bytes_per_s\": %.0f, "
            "\"latency_us\": {\"p50\": %.1f, \"p99\": %.1f, \"max\": %.1f}, "
-           "\"errors\": %llu, \"mismatches\": %llu, \"cpu_pct\": %.1f}\n",
+           "\"errors\": %llu, \"mismatches\": %llu, \"cpu_pct\": %.1f, "
+           "\"total_round_trips\": %llu, \"warmup_s\": %.2f, \"warmup_stable\": %s, "
+           "\"halves\": [%.1f, %.1f], ",
            nconn, msg_size, depth, elapsed, (unsigned long long)round_trips,
            round_trips / elapsed, (double)msg_size * round_trips / elapsed,
            percentile(0.50), percentile(0.99), lat_max,
            (unsigned long long)errors, (unsigned long long)mismatches,
-           100.0 * cpu / elapsed);
+           100.0 * cpu / elapsed, (unsigned long long)all_round_trips,
+           t_start - t0, adaptive ? (stable_end ? "true" : "false") : "null", first, second);
+    if (srv0 >= 0 && srv_half >= 0 && srv1 >= 0)
+        printf("\"server_cpu_pct\": %.1f, \"server_cpu_halves\": [%.1f, %.1f], ",
+               100.0 * (srv1 - srv0) / elapsed, 100.0 * (srv_half - srv0) / h,
+               100.0 * (srv1 - srv_half) / (elapsed - h > 0 ? elapsed - h : h));
+    if (mach0 >= 0 && mach1 >= 0)
+        printf("\"machine_cpu_pct\": %.1f, ", 100.0 * (mach1 - mach0) / elapsed);
+    print_series("series", rate, 0, warm_slices);
+    printf(", ");
+    print_series("window_series", rate, warm_slices, nslices);
+    printf("}\n");
     fflush(stdout);
     return (errors || mismatches || round_trips == 0) ? 1 : 0;
 }

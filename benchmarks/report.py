@@ -13,16 +13,14 @@ import os
 import platform
 import subprocess
 
-from . import svg, targets
-from .harness import ROOT
+from . import steady, svg, targets
+from .cases import FAMILIES, all_targets
+from .machine import ROOT
 
-SCENARIO_TITLES = {
-    "echo": "1. TCP echo",
-    "pool": "2. Pool cost growth",
-    "scheduler": "3. Scheduler",
-    "channels": "4. Channels",
-    "footprint": "5. Footprint",
-}
+
+def scenario_titles() -> dict:
+    """Section titles, numbered in the families' order."""
+    return {f.scenario: f"{i}. {f.title}" for i, f in enumerate(FAMILIES, 1)}
 
 
 def machine_facts() -> dict:
@@ -82,9 +80,16 @@ def _label(impl: str, interp: str) -> str:
     return impl if interp in ("cpython", "native") else f"{impl} (PyPy)"
 
 
+def _halves(row) -> str:
+    """The largest disagreement of a row's halves among the runs it uses, ⚠ when any run's was too large."""
+    if row.get("spread") is None:
+        return "–"
+    mark = " ⚠" if any(f.startswith("halves") for f in row.get("flags", ())) else ""
+    return f"{row['spread']:.0%}{mark}"
+
+
 def markdown(cases, summary, run, meta) -> str:
     m = machine_facts()
-    quick = meta["mode"] == "quick"
     loads = sorted(r["bg_cpu_pct"] for r in run["results"] if r.get("bg_cpu_pct", -1) >= 0)
     out = [
         "# poorio benchmark results",
@@ -92,19 +97,22 @@ def markdown(cases, summary, run, meta) -> str:
         "Written by the suite itself (`benchmarks/`); see `benchmarks/README.md` for how to read it.",
         "",
         f"- **Date:** {meta['date']}",
-        f"- **Command:** `{meta['command']}` ({meta['mode']}, {meta['reps']} interleaved repetitions; "
+        f"- **Command:** `{meta['command']}` ({meta['mode']}"
+        + (": fewer cases and rows, the same warm-ups and windows" if meta["mode"] == "quick" else "")
+        + f", {meta['reps']} interleaved repetitions; "
         f"the run took {run['seconds'] / 60:.1f} min)",
         f"- **Machine:** {m['nproc']} CPUs (`nproc`), {m['cpu']}, {m['memory']} RAM, {m['kernel']}",
         f"- **Pinning:** {'server/worker on CPU 0, load generator on CPU 1 (taskset)' if run['pinned'] else 'none (no taskset or < 2 CPUs)'}"
         + (f"; all measured processes under `nice -n {run['nice']}`" if run.get("nice") else ""),
         f"- **poorio:** commit {meta['commit']}",
     ]
+    during = sorted(r["metrics"]["others_cpu_pct"] for r in run["results"] if "others_cpu_pct" in r.get("metrics", {}))
     if loads:
-        med_load = loads[len(loads) // 2]
-        out.append(
-            f"- **Other processes' CPU use** just before each measurement: median {med_load:.0f}%, "
-            f"max {loads[-1]:.0f}% of one CPU"
-        )
+        line = (f"- **Other processes' CPU use** just before each measurement: median {loads[len(loads) // 2]:.0f}%, "
+                f"max {loads[-1]:.0f}% of one CPU")
+        if during:
+            line += f"; during the windows: median {during[len(during) // 2]:.0f}%, max {during[-1]:.0f}%"
+        out.append(line)
 
     for name, facts in run["interps"].items():
         peers = ", ".join(f"{k} {v}" for k, v in sorted(facts["packages"].items())) or "no peers installed"
@@ -115,17 +123,27 @@ def markdown(cases, summary, run, meta) -> str:
             f"- **CPU check** (`sum(range(10**6))` in the runner, best of 5; runner's interpreter): {before:.1f} ms "
             f"before the run, {after:.1f} ms after"
         )
-    if loads and loads[len(loads) // 2] > 25:
+    busy = [v[len(v) // 2] for v in (loads, during) if v]
+    if busy and max(busy) > 25:
         out += ["", f"> **Warning:** other processes kept the machine busy during this run (median "
-                    f"{loads[len(loads) // 2]:.0f}% of a CPU): absolute numbers are depressed and noisy, ratios less "
-                    "so. Re-run on a quiet machine (`--quiet-wait 60` waits for one) before quoting them."]
+                    f"{max(busy):.0f}% of a CPU): absolute numbers are depressed and noisy, ratios too. "
+                    "Re-run on a quiet machine (`--quiet-wait 120` waits for one) before quoting anything."]
     out += [
         "",
         "**Ratios** are *times better than asyncio on CPython* (the case's baseline named in each table): "
         "a rate divided by asyncio's, or asyncio's time or memory divided by the row's. Above 1.00× beats "
         "asyncio. \"same interp\" divides by asyncio on the row's own interpreter. Values are medians of the "
-        "repetitions; min–max beside them. \"quiet/runs\": how many repetitions found the machine quiet (other "
-        "processes below 25% of a CPU just before them) -- when any did, the statistics use only those.",
+        "repetitions; min–max beside them.",
+        "",
+        f"**Steady state.** Every echo server was primed on connections of its own until its rate was stable "
+        f"(three {steady.SLICE_S:g} s slices within {steady.STABLE_TOLERANCE:.0%}, at least "
+        f"{steady.PRIME_MIN_S:g} s, {steady.PRIME_MIN_S_PYPY:g} s on PyPy), then measured on fresh connections "
+        f"after a warm-up of the same kind, for {steady.WINDOW_S:g} s. \"halves\" is how far the two halves of "
+        f"the window were apart (the worst of the runs used); more than {steady.HALVES_TOLERANCE:.0%} flags the "
+        "run (⚠) and the row is listed under \"Flagged rows\". \"used/runs\": the runs that were steady and "
+        "quiet (other processes below 25% of a CPU before and during them); when any were, the figures use only "
+        "those. Workers (switches, spawn + join, channels, pool) warm up until three passes agree and time "
+        "their window in two halves the same way.",
         "",
         "![results](results.svg)",
         "",
@@ -148,48 +166,59 @@ def markdown(cases, summary, run, meta) -> str:
             return ", ".join(f"{lab} {r:.2f}×" for r, lab in sorted(found, reverse=True)) or "–"
 
         out.append(
-            f"| {case.title_for(quick)} | {pick(lambda i: i.startswith('poorio'))} | "
+            f"| {case.title_for()} | {pick(lambda i: i.startswith('poorio'))} | "
             f"{pick(lambda i: i.startswith(('asyncio', 'uvloop', 'selectors')))} | {pick(lambda i: i == 'trio')} |"
         )
-    out += ["", "## Targets (issue 9)", "", "| target | measured | verdict |", "|---|---|---|"]
-    for text, measured, verdict in targets.evaluate(summary, quick):
-        out.append(f"| {text} | {measured} | {'**missed**' if verdict == 'missed' else verdict} |")
+    out += ["", "## Targets (issue 15)", "", "| target | measured | verdict | rests on flagged rows |",
+            "|---|---|---|---|"]
+    for text, measured, verdict, flagged in targets.evaluate(all_targets(), summary):
+        shown = "**missed**" if verdict == "missed" else verdict
+        if flagged:
+            shown += " ⚠ (flagged rows: not to be quoted)"
+        out.append(f"| {text} | {measured} | {shown} | {flagged or '–'} |")
+    titles = scenario_titles()
     scenario = None
     for case in cases:
         if case.scenario != scenario:
             scenario = case.scenario
-            out += ["", f"## {SCENARIO_TITLES.get(scenario, scenario)}"]
+            out += ["", f"## {titles.get(scenario, scenario)}"]
             if scenario == "pool":
                 out += _pool_pivot(cases, summary)
         rows = summary.get(case.id, {})
         metric = case.metric
         out += [
             "",
-            f"### {case.title_for(quick)}",
+            f"### {case.title_for()}",
             "",
             f"Baseline: `{case.baseline}` on CPython. Headline: {metric.label} "
             f"({'higher' if metric.better == 'higher' else 'lower'} is better).",
             "",
         ]
-        head = ["implementation", "interp", metric.label, "min–max", "vs asyncio", "same interp", "quiet/runs"]
+        head = ["implementation", "interp", metric.label, "min–max", "vs asyncio", "same interp", "halves", "used/runs"]
         head += [e.label for e in case.extras]
         out.append("| " + " | ".join(head) + " |")
         out.append("|" + "---|" * len(head))
         for (impl, interp), row in _row_order(case, rows):
             stats = row["stats"].get(metric.key)
             if stats is None:
-                cells = [impl, interp, "failed", row["errors"][0][:120] if row["errors"] else "–", "–", "–",
+                cells = [impl, interp, "failed", row["errors"][0][:120] if row["errors"] else "–", "–", "–", "–",
                          f"0/{len(row['errors'])}"]
                 cells += ["–"] * len(case.extras)
             else:
                 med, lo, hi = stats
                 cells = [impl, interp, _fmt(med, metric.fmt), f"{_fmt(lo, metric.fmt)}–{_fmt(hi, metric.fmt)}",
-                         _ratio(row["ratio"]), _ratio(row["ratio_same"]), f"{row['quiet']}/{row['runs']}"]
+                         _ratio(row["ratio"]), _ratio(row["ratio_same"]), _halves(row), f"{row['used']}/{row['runs']}"]
                 cells += [_fmt(row["stats"].get(e.key, (None,))[0], e.fmt) for e in case.extras]
             out.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
         notes = [f"`{i.id}`: {i.note}" for i in case.impls if i.note and any(k[0] == i.id for k in rows)]
         if notes:
             out += ["", "; ".join(notes) + "."]
+    flagged = [(case, key, row) for case in cases for key, row in summary.get(case.id, {}).items() if row.get("flags")]
+    if flagged:
+        out += ["", "## Flagged rows", "",
+                "Rows whose runs were not all steady and quiet. Do not quote them; re-run them on a quiet machine.", ""]
+        for case, (impl, interp), row in flagged:
+            out.append(f"- {case.id} / `{impl}` / {interp}: " + "; ".join(row["flags"]))
     skipped = run["skipped"]
     if skipped:
         out += ["", "## Not measured", "",
@@ -250,8 +279,9 @@ def plot(cases, summary, meta) -> str:
             if not stats:
                 continue
             base = row["ratio"]
+            mark = " ⚠" if row.get("flags") else ""
             if base is None:
-                bars.append((_label(impl, interp), None, None, None, interp == "pypy"))
+                bars.append((_label(impl, interp) + mark, None, None, None, interp == "pypy"))
                 continue
             med, lo, hi = stats
             # whisker: the same ratio computed from the row's min and max
@@ -259,9 +289,9 @@ def plot(cases, summary, meta) -> str:
                 rlo, rhi = base * lo / med, base * hi / med
             else:
                 rlo, rhi = base * med / hi, base * med / lo
-            bars.append((_label(impl, interp), base, rlo, rhi, interp == "pypy"))
+            bars.append((_label(impl, interp) + mark, base, rlo, rhi, interp == "pypy"))
         if bars:
-            panels.append(svg.BarPanel(f"{case.title_for(meta['mode'] == 'quick')} — {case.metric.label}, × asyncio (CPython)", bars))
+            panels.append(svg.BarPanel(f"{case.title_for()} — {case.metric.label}, × asyncio (CPython)", bars))
     if pool_series:
         panels.append(svg.LinePanel(
             "Pool cycle time with one active fd vs idle fds registered",
@@ -270,7 +300,7 @@ def plot(cases, summary, meta) -> str:
     subtitles = [
         f"{meta['date']} · {meta['command']}",
         "bars: times better than asyncio on CPython (log scale: right of 1× is better); whiskers: min–max of the "
-        "repetitions; pale bars: PyPy",
+        "repetitions; pale bars: PyPy; ⚠: a flagged row (see RESULTS.md), not to be quoted",
     ]
     return svg.render("poorio benchmarks", subtitles, panels)
 

@@ -1,11 +1,17 @@
-"""Issue 9's targets, checked against a run's medians: met, missed, or not measured.
+"""Issue 15's targets, each a ratio to peers measured in the same run (or an absolute bound).
 
-Each target names the case and rows it compares; ``evaluate`` turns a
-summary into ``(target, measured, verdict)`` lines for RESULTS.md.  A target
-whose rows were not measured in this run says so instead of guessing.
+Each ``Target`` reads the rows it needs from a run's summary and returns
+a ``Reading`` (the value and the rows it came from), or None when a row was
+not measured -- the report then says "not measured" instead of guessing.
+``evaluate`` judges them: met, missed, or not measured; a verdict resting on
+a flagged row (halves apart, warm-up never stable, busy machine) says so.
 """
 
 from __future__ import annotations
+
+from .catalogue import Reading, Target
+
+CPY = "cpython"
 
 
 def _median(summary, case, impl, interp, key):
@@ -16,66 +22,89 @@ def _median(summary, case, impl, interp, key):
     return stats[0] if stats else None
 
 
-def _ratio(summary, case, a, b, key, lower_is_better=False):
-    """median(a) / median(b) (or b / a when lower is better); a and b are (impl, interp)."""
-    va, vb = _median(summary, case, *a, key), _median(summary, case, *b, key)
-    if not va or not vb:
-        return None
-    return vb / va if lower_is_better else va / vb
+def ratio(case: str, a: tuple, b: tuple, key: str, lower_is_better: bool = False, case_b: str = ""):
+    """A reader of median(a) / median(b) -- b / a when lower is better; a and b are (impl, interp).
+
+    ``case_b`` takes b from another case (the same server at 1,000 and at 100 connections).
+    """
+    case_b = case_b or case
+
+    def read(summary):
+        va, vb = _median(summary, case, *a, key), _median(summary, case_b, *b, key)
+        if not va or not vb:
+            return None
+        return Reading(vb / va if lower_is_better else va / vb, ((case, *a), (case_b, *b)))
+
+    return read
 
 
-def evaluate(summary, quick: bool) -> list:
-    """[(target text, measured text, verdict)] -- verdict is 'met', 'missed' or 'not measured'."""
+def value(case: str, row: tuple, key: str):
+    """A reader of one row's median."""
+
+    def read(summary):
+        v = _median(summary, case, *row, key)
+        return None if v is None else Reading(v, ((case, *row),))
+
+    return read
+
+
+def _times(r: float) -> str:
+    return f"{r:.2f}×"
+
+
+RT = "rt_per_s"
+FIBERS = ("poorio-fibers", CPY)
+
+ISSUE_15 = (
+    Target("echo 100 × 1 KiB: poorio fibers ≥ 1.0× asyncio protocol (CPython)",
+           ratio("echo-100x1k", FIBERS, ("asyncio-protocol", CPY), RT), lambda r: r >= 1.0, _times),
+    Target("echo 1,000 × 1 KiB: poorio fibers ≥ 0.9 of their 100-connection rate (CPython)",
+           ratio("echo-1000x1k", FIBERS, FIBERS, RT, case_b="echo-100x1k"), lambda r: r >= 0.9,
+           lambda r: f"{r:.2f} of it"),
+    Target("raw wait_readable + sock.recv/send loop ≥ 0.9 of the stream path (echo 100 × 1 KiB, CPython)",
+           ratio("echo-100x1k", ("poorio-rawfibers", CPY), FIBERS, RT), lambda r: r >= 0.9,
+           lambda r: f"{r:.2f} of it"),
+    Target("PyPy: poorio fibers ≥ asyncio protocol on PyPy (echo 100 × 1 KiB)",
+           ratio("echo-100x1k", ("poorio-fibers", "pypy"), ("asyncio-protocol", "pypy"), RT),
+           lambda r: r >= 1.0, _times),
+    Target("100,000 random sleeps of 0–1 s: p99 lateness ≤ 200 ms (poorio, CPython)",
+           value("sched-sleeps", ("poorio", CPY), "late_p99_ms"), lambda v: v <= 200, lambda v: f"{v:,.0f} ms"),
+    Target("keep ahead: sleep(0) switches ≥ 1.0× asyncio (CPython)",
+           ratio("sched-switch", ("poorio", CPY), ("asyncio", CPY), "switches_per_s"), lambda r: r >= 1.0, _times),
+    Target("keep ahead: spawn + join ≥ 1.0× asyncio's speed (CPython)",
+           ratio("sched-spawn", ("poorio", CPY), ("asyncio", CPY), "seconds", lower_is_better=True),
+           lambda r: r >= 1.0, _times),
+    Target("keep ahead: bytes per fiber ≤ asyncio's per task (peak RSS, spawn + join, CPython)",
+           ratio("sched-spawn", ("poorio", CPY), ("asyncio", CPY), "rss_bytes_per_task", lower_is_better=True),
+           lambda r: r >= 1.0, lambda r: f"{r:.2f}× less"),
+    Target("keep ahead: channel ping-pong ≥ 1.0× asyncio.Queue (poorio Channel, CPython)",
+           ratio("channel-pingpong", ("poorio-channel", CPY), ("asyncio", CPY), "round_trips_per_s"),
+           lambda r: r >= 1.0, _times),
+    Target("keep ahead: import poorio faster than import asyncio (CPython)",
+           ratio("import", ("poorio", CPY), ("asyncio", CPY), "import_ms", lower_is_better=True),
+           lambda r: r >= 1.0, _times),
+    Target("keep ahead: import poorio adds less memory than import asyncio (CPython)",
+           ratio("import", ("poorio", CPY), ("asyncio", CPY), "rss_mb", lower_is_better=True),
+           lambda r: r >= 1.0, lambda r: f"{r:.2f}× less"),
+)
+
+
+def evaluate(target_list, summary) -> list:
+    """[(text, measured, verdict, flags)] -- verdict 'met', 'missed' or 'not measured'.
+
+    ``flags`` lists the flagged rows the reading rests on ("" when none).
+    """
     out = []
-
-    def check(text, value, ok, shown):
-        if value is None:
-            out.append((text, "–", "not measured"))
-        else:
-            out.append((text, shown(value), "met" if ok(value) else "missed"))
-
-    fibers = ("poorio-fibers", "cpython")
-    rt = "rt_per_s"
-    check("echo 100 × 1 KiB: poorio fibers ≥ 1.3× asyncio streams (CPython)",
-          _ratio(summary, "echo-100x1k", fibers, ("asyncio-streams", "cpython"), rt),
-          lambda r: r >= 1.3, lambda r: f"{r:.2f}×")
-    check("echo 100 × 1 KiB: poorio fibers ≥ 1.0× asyncio protocol (CPython)",
-          _ratio(summary, "echo-100x1k", fibers, ("asyncio-protocol", "cpython"), rt),
-          lambda r: r >= 1.0, lambda r: f"{r:.2f}×")
-    check("echo 100 × 1 KiB: poorio fibers on PyPy ≥ uvloop streams on CPython",
-          _ratio(summary, "echo-100x1k", ("poorio-fibers", "pypy"), ("uvloop-streams", "cpython"), rt),
-          lambda r: r >= 1.0, lambda r: f"{r:.2f}×")
-    a = _median(summary, "echo-1000x1k", *fibers, rt)
-    b = _median(summary, "echo-100x1k", *fibers, rt)
-    check("echo 1,000 connections within 15% of the 100-connection rate (poorio fibers, epoll, CPython)",
-          a / b if a and b else None, lambda r: r >= 0.85, lambda r: f"{r:.2f} of the 100-connection rate")
-    check(f"spawn + join of {'50,000 (quick mode)' if quick else '100,000'}: poorio ≤ asyncio's time (CPython)",
-          _ratio(summary, "sched-spawn", ("poorio", "cpython"), ("asyncio", "cpython"), "seconds", True),
-          lambda r: r >= 1.0, lambda r: f"{r:.2f}× asyncio's speed")
-    traced = _median(summary, "sched-spawn", "poorio", "cpython", "traced_bytes_per_task")
-    rss = _median(summary, "sched-spawn", "poorio", "cpython", "rss_bytes_per_task")
-    if traced is not None:
-        check("spawn + join: ≤ 600 bytes per fiber (tracemalloc peak, CPython)", traced,
-              lambda v: v <= 600, lambda v: f"{v:,.0f} B")
-    else:
-        check("spawn + join: ≤ 600 bytes per fiber (peak RSS growth, CPython; tracemalloc in full runs)", rss,
-              lambda v: v <= 600, lambda v: f"{v:,.0f} B")
-    check("sleep(0) switches ≥ 1.2× asyncio (CPython)",
-          _ratio(summary, "sched-switch", ("poorio", "cpython"), ("asyncio", "cpython"), "switches_per_s"),
-          lambda r: r >= 1.2, lambda r: f"{r:.2f}×")
-    ch = "round_trips_per_s"
-    check("channel ping-pong ≥ 1.0× asyncio.Queue (poorio Channel, CPython)",
-          _ratio(summary, "channel-pingpong", ("poorio-channel", "cpython"), ("asyncio", "cpython"), ch),
-          lambda r: r >= 1.0, lambda r: f"{r:.2f}×")
-    check("channel ping-pong ≥ 2× trio (poorio Channel, CPython)",
-          _ratio(summary, "channel-pingpong", ("poorio-channel", "cpython"), ("trio", "cpython"), ch),
-          lambda r: r >= 2.0, lambda r: f"{r:.2f}×")
-    n = "30,000 sleeps: quick mode" if quick else "100,000 sleeps"
-    check(f"random sleeps: p99 lateness ≤ 200 ms (poorio, CPython; {n})",
-          _median(summary, "sched-sleeps", "poorio", "cpython", "late_p99_ms"),
-          lambda v: v <= 200, lambda v: f"{v:,.0f} ms")
-    check("import poorio ≤ 15 ms (CPython)", _median(summary, "import", "poorio", "cpython", "import_ms"),
-          lambda v: v <= 15, lambda v: f"{v:.1f} ms")
-    check("import poorio ≤ 4 MB RSS over bare Python (CPython)",
-          _median(summary, "import", "poorio", "cpython", "rss_mb"), lambda v: v <= 4, lambda v: f"{v:.2f} MB")
+    for target in target_list:
+        reading = target.read(summary)
+        if reading is None:
+            out.append((target.text, "–", "not measured", ""))
+            continue
+        flagged = []
+        for case, impl, interp in reading.rows:
+            row = summary.get(case, {}).get((impl, interp), {})
+            if row.get("flags"):
+                flagged.append(f"{impl} ({interp}, {case})")
+        verdict = "met" if target.ok(reading.value) else "missed"
+        out.append((target.text, target.shown(reading.value), verdict, ", ".join(dict.fromkeys(flagged))))
     return out
