@@ -52,25 +52,23 @@ class CancelNode:
         self._owner = owner  # the fiber this node's code runs in; None means "the node is that fiber"
 
     def _attach(self, parent) -> None:
-        """Hang this node under ``parent`` and take over its cancellation."""
-        self._parent = parent
-        children = parent._children
-        if children is None:
-            parent._children = {self: None}
-        else:
-            children[self] = None
+        """Hang this (new, childless) node under ``parent`` and take over its cancellation."""
+        self._link(parent)
         self._effective = self._cancel_called or (not self._shield and parent._effective)
 
     def _move(self, parent) -> None:
         """Hang this node (and its subtree) under ``parent`` instead, and take over its cancellation."""
         self._detach()
+        self._link(parent)
+        self._update()
+
+    def _link(self, parent) -> None:
         self._parent = parent
         children = parent._children
         if children is None:
             parent._children = {self: None}
         else:
             children[self] = None
-        self._update()
 
     def _detach(self) -> None:
         parent = self._parent

@@ -72,14 +72,8 @@ class Suspension:
         """Wake the fiber with ``error`` raised at its wait; False if already completed."""
         if self.done:
             return False
-        self.done = True
-        fiber = self.fiber
-        fiber._exc = error
-        fiber._wait = None
-        self.scheduler._ready.append(fiber)
-        if self._cleanups is not None:
-            self._cleanup()
-        return True
+        self.fiber._exc = error  # raised instead of the value sent
+        return self.complete()
 
     def on_event(self) -> None:
         """A notifier reported what it watched: complete with None."""
