@@ -287,6 +287,10 @@ class Stream:
             sent = await self.write_some(data)
             if sent == len(data):
                 return
+        await self._write_rest(data, sent)
+
+    async def _write_rest(self, data, sent: int) -> None:
+        """``write_all`` once ``sent`` bytes of ``data`` are out: the rest, through a view."""
         view = byte_view(data)  # slices of a view share memory: no copies
         total = len(view)
         try:
@@ -430,18 +434,23 @@ class FdStream(Stream):
             raise ValueError(f"max_bytes must be >= 1, not {max_bytes!r}")
         if self._streak >= _FAIR_EVERY or self._fd < 0:  # rare: a call saved on the hot path
             await self._fair()
-        if self._drained:
-            # The last read emptied the kernel's buffer, so this one would
-            # most likely fail with EAGAIN (request/response traffic): wait
-            # first, as libuv does after a partial read.  The fd is still
-            # registered, so a wrong guess costs a trip through the loop and
-            # no syscall; a full read (bulk traffic) goes back to trying first.
-            await self._park_reader()
+        # After a short read the kernel's buffer was empty, so this read
+        # would most likely fail with EAGAIN (request/response traffic): wait
+        # first, as libuv does after a partial read.  The fd is still
+        # registered, so a wrong guess costs a trip through the loop and no
+        # syscall; a full read (bulk traffic) goes back to trying first.
+        # (The wait is written out here, not called: this is the hottest path.)
+        wait = self._drained
         while True:
+            if wait:
+                self._streak = 0
+                await self._waits.readable
+                if self._fd < 0:  # closed by another fiber after ours was woken
+                    raise ClosedResourceError(f"{type(self).__name__} was closed")
             try:
                 data = self._recv(max_bytes)
             except BlockingIOError:
-                await self._park_reader()
+                wait = True
             else:
                 self._streak += 1
                 self._drained = 0 < len(data) < max_bytes
@@ -482,7 +491,8 @@ class FdStream(Stream):
             OSError: from the kernel, unmodified (``EPIPE``, ``ECONNRESET``...).
             Cancelled: the fiber was cancelled while it waited (nothing was written).
         """
-        self._check_writable()
+        if self._broken is not None:
+            raise BrokenResourceError(self._broken)
         if self._streak >= _FAIR_EVERY or self._fd < 0:  # rare: a call saved on the hot path
             await self._fair()
         while True:
@@ -493,6 +503,28 @@ class FdStream(Stream):
             else:
                 self._streak += 1
                 return n
+
+    async def write_all(self, data) -> None:
+        """Write every byte of ``data`` (see ``Stream.write_all``).
+
+        Raises:
+            ClosedResourceError, BrokenResourceError, OSError, Cancelled: as ``write_some``.
+        """
+        # The common case written out: bytes that go out whole with one
+        # syscall, without a write_some coroutine or a view.  Anything else
+        # -- a partial write, a wait, a turn for fairness -- takes the loop.
+        if type(data) is bytes and data and self._broken is None and self._streak < _FAIR_EVERY and self._fd >= 0:
+            try:
+                sent = self._send(data)
+            except BlockingIOError:
+                sent = 0
+            else:
+                self._streak += 1
+                if sent == len(data):
+                    return
+            await self._write_rest(data, sent)
+        else:
+            await Stream.write_all(self, data)
 
     async def _park_reader(self) -> None:
         """Wait until the fd is readable (the kernel said EAGAIN, or will); then it must still be open."""

@@ -18,7 +18,7 @@ from poorio import spawn
 from poorio.net import SocketStream
 
 ROUNDS = 200
-CALLS_PER_ROUND_TRIP = 42  # docs/architecture.md says how they are spent
+CALLS_PER_ROUND_TRIP = 30  # docs/architecture.md says how they are spent
 
 
 def _python_calls_per_round_trip(backend) -> float:

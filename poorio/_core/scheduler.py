@@ -133,7 +133,6 @@ class Scheduler:
         self._handlers = {
             Checkpoint: self._on_checkpoint,
             Sleep: self._on_sleep,
-            YieldForIo: self._on_io,
             Suspend: self._on_suspend,
         }
 
@@ -364,6 +363,7 @@ class Scheduler:
         ready = self._ready
         popleft = ready.popleft
         handlers = self._handlers
+        watch = self._notifier.watch
         count = len(ready)
         self._switches += count
         for _ in range(count):
@@ -381,11 +381,29 @@ class Scheduler:
             except BaseException as error:
                 self._finish(fiber, None, error)
             else:
-                handler = handlers.get(trap.__class__)
-                if handler is None:
-                    self._on_foreign(fiber, trap)
+                cls = trap.__class__
+                if cls is YieldForIo:
+                    # The most frequent trap, handled here rather than through
+                    # the table (the hottest path there is).  The fiber is
+                    # itself the notifier's context: the report resumes it.
+                    fiber._value = None
+                    if fiber._scope._effective:  # cancelled: resumed with Cancelled, not parked
+                        fiber._exc = Cancelled()
+                        ready.append(fiber)
+                    else:
+                        try:
+                            watch(trap.fd, trap.events, fiber, trap.kept)
+                        except Exception as error:
+                            self._io_failed(fiber, trap, error)
+                        else:
+                            fiber._wait = trap
+                            fiber._since = self._notifier.now
                 else:
-                    handler(fiber, trap)
+                    handler = handlers.get(cls)
+                    if handler is None:
+                        self._on_foreign(fiber, trap)
+                    else:
+                        handler(fiber, trap)
         self.current = None
         return count
 
@@ -433,21 +451,12 @@ class Scheduler:
         fiber._wait = trap
         fiber._since = self._notifier.now
 
-    def _on_io(self, fiber: Fiber, trap: YieldForIo) -> None:
-        if self._cancelled(fiber):
-            return
-        fiber._value = None
-        try:
-            self._notifier.watch(trap.fd, trap.events, fiber, trap.kept)
-        except AlreadyRegisteredError:
-            fiber._exc = BusyResourceError(f"another fiber is already waiting for {trap!r}")
-            self._ready.append(fiber)
-        except Exception as error:  # pool full, EBADF...: the fiber sees it
-            fiber._exc = error
-            self._ready.append(fiber)
-        else:
-            fiber._wait = trap
-            fiber._since = self._notifier.now
+    def _io_failed(self, fiber: Fiber, trap: YieldForIo, error: Exception) -> None:
+        """The fd could not be watched (busy, pool full, EBADF...): the fiber is resumed with why."""
+        if isinstance(error, AlreadyRegisteredError):
+            error = BusyResourceError(f"another fiber is already waiting for {trap!r}")
+        fiber._exc = error
+        self._ready.append(fiber)
 
     def _on_suspend(self, fiber: Fiber, trap: Suspend) -> None:
         if trap.abortable and self._cancelled(fiber):

@@ -432,6 +432,13 @@ class Notifier:
                         self._waker.drain()
                     continue
                 reader = rec.reader
+                if flags == READABLE and reader is not None and rec.kept is not None:
+                    # By far the most frequent report: a kept fd readable for
+                    # its reader.  The registration stays as it is.
+                    rec.reader = None
+                    fired.append(reader)
+                    reported += 1
+                    continue
                 writer = rec.writer
                 if reader is not None and flags & _RMASK:
                     rec.reader = None
