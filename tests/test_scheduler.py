@@ -685,3 +685,32 @@ def test_ctrl_c_while_the_loop_blocks_stops_run_and_unwinds_the_fibers(backend):
         signal.signal(signal.SIGINT, previous)
     assert time.monotonic() - start < 5
     assert sorted(log) == ["child unwound", "main unwound"]
+
+
+def test_a_burst_of_ready_fibers_does_not_starve_io(backend):
+    """Thousands of fibers ready at once: the notifier is still polled every few dozen steps."""
+
+    async def main():
+        a, b = socket.socketpair()
+        try:
+            ran = [0]
+
+            async def busy():
+                ran[0] += 1
+
+            async def reader():
+                await wait_readable(a)
+                return ran[0]
+
+            r = spawn(reader)
+            await sleep(0)  # the reader is parked on the fd now
+            b.send(b"x")
+            for _ in range(10000):
+                spawn(busy)
+            seen = await r.join()
+            return seen
+        finally:
+            a.close()
+            b.close()
+
+    assert run(main, backend=backend) <= 200  # not after all 10,000

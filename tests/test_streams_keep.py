@@ -123,7 +123,7 @@ def test_an_unclosed_stream_over_a_shared_file_does_not_keep_reporting(backend):
             peer.send(b"more")  # the dup is readable now: nobody may be woken for it
             before = stats().polls
             await sleep(0.05)
-            assert stats().polls - before < 5  # slept: no spin
+            assert stats().polls - before < 20  # slept (a spin would poll thousands of times)
         finally:
             dup.close()
             peer.close()

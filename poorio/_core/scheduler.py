@@ -10,10 +10,13 @@ Every other wait parks on a ``Suspension`` whose wakers call it.  Trap
 handlers never raise into the loop: whatever goes wrong is recorded as the
 outcome the fiber is resumed with.
 
-The loop, in order: run every fiber that was ready when the batch started;
-poll the notifier without blocking at least every ``_POLL_EVERY`` steps so
-busy fibers cannot starve IO; when nothing is ready, block in the notifier
-until an fd, a deadline or another thread wakes it.  If nothing is ready and
+The loop, in order: run the fibers the notifier's reports woke, then a
+batch of at most ``_POLL_EVERY`` of the others that are ready (spawned, or
+yielding with ``sleep(0)``), oldest first; while fibers stay ready, poll the
+notifier without blocking every ``_POLL_EVERY`` steps, so busy fibers -- or
+a burst of thousands of new ones -- delay IO and timers by one batch, never
+starve them; when nothing is ready, block in the notifier until an fd, a
+deadline or another thread wakes it.  If nothing is ready and
 nothing could ever be reported, the fibers are deadlocked: ``run()`` raises
 ``DeadlockError`` naming them.
 
@@ -47,7 +50,7 @@ __all__ = [
 
 _CoroutineType = types.CoroutineType
 _run_in = Context.run  # unbound: one bound-method object fewer per step
-_POLL_EVERY = 64  # fiber steps between non-blocking polls while fibers stay ready
+_POLL_EVERY = 64  # fiber steps at most between two polls of the notifier, so busy fibers cannot starve IO
 _log = None  # the "poorio" logger, loaded by the first scheduler made (see Scheduler.__init__)
 _WeakSet = None  # weakref.WeakSet, likewise
 
@@ -120,6 +123,7 @@ class Scheduler:
             _WeakSet = WeakSet
         self._notifier = Notifier(capacity, backend)
         self._ready = deque()  # fibers to step, each with its _value or _exc set
+        self._woken = deque()  # fibers the notifier's last reports woke: stepped before the others
         self._fibers = {}  # every live fiber, in spawn order (a dict as an ordered set)
         self.current = None  # the fiber being stepped
         self.thread = None  # the ident of the thread running it, while it runs
@@ -280,7 +284,7 @@ class Scheduler:
             capacity=notifier.capacity,
             fds=notifier.fds,
             fibers=len(self._fibers),
-            ready=len(self._ready),
+            ready=len(self._ready) + len(self._woken),
             io_waits=io_waits,
             sleeping=sleeping,
             timers=notifier.timers,  # sleeps and cancel-scope deadlines
@@ -340,16 +344,20 @@ class Scheduler:
     def _loop(self, main) -> None:
         """Step fibers until ``main`` is done (``None``: until no fiber is left)."""
         ready = self._ready
+        woken = self._woken
         notifier = self._notifier
-        steps = 0
+        steps = 0  # since the last poll
         while main._coro is not None if main is not None else self._fibers:
-            if ready:
-                steps += self._run_ready()
+            if woken or ready:
+                if woken:
+                    steps += self._run_ready(woken, len(woken))
+                if ready:
+                    steps += self._run_ready(ready, _POLL_EVERY)
                 if self._escalate is not None:
                     raise self._escalate
-                if not ready:
+                if not (ready or woken):
                     steps = 0  # and check whether the loop is over before blocking
-                elif steps >= _POLL_EVERY:
+                elif steps >= _POLL_EVERY:  # more to run: let IO and timers in first, without blocking
                     steps = 0
                     self._dispatch(notifier.collect(0.0))
                 continue
@@ -358,13 +366,15 @@ class Scheduler:
             else:
                 self._deadlock(main)
 
-    def _run_ready(self) -> int:
-        """Step every fiber that is ready now, once each; return how many."""
+    def _run_ready(self, queue: deque, limit: int) -> int:
+        """Step the fibers in ``queue``, oldest first, once each -- at most ``limit``; return how many."""
         ready = self._ready
-        popleft = ready.popleft
+        popleft = queue.popleft
         handlers = self._handlers
         watch = self._notifier.watch
-        count = len(ready)
+        count = len(queue)
+        if count > limit:
+            count = limit
         self._switches += count
         for _ in range(count):
             fiber = popleft()
@@ -408,18 +418,28 @@ class Scheduler:
         return count
 
     def _dispatch(self, fired: list) -> None:
-        """Resume what the notifier reported: fibers parked on an fd or a deadline, or other contexts."""
+        """Resume what the notifier reported: fibers parked on an fd or a deadline, or other contexts.
+
+        What a report wakes joins the *woken* lane, stepped before the fibers
+        that merely yielded or were spawned: a burst of thousands of new
+        fibers then delays a socket or a timer by one batch, not by all of
+        them.  The other lane still gets a batch each round, so neither starves.
+        """
         self._polls += 1
         self._delivered += len(fired)
-        ready = self._ready
-        for context in fired:
-            if context.__class__ is Fiber:
-                if context._wait is not None:  # not woken some other way meanwhile
-                    context._wait = None
-                    context._value = None
-                    ready.append(context)
-            else:
-                context.on_event()
+        woken = self._woken
+        ready, self._ready = self._ready, woken  # a context's on_event() wakes fibers into this lane too
+        try:
+            for context in fired:
+                if context.__class__ is Fiber:
+                    if context._wait is not None:  # not woken some other way meanwhile
+                        context._wait = None
+                        context._value = None
+                        woken.append(context)
+                else:
+                    context.on_event()
+        finally:
+            self._ready = ready
 
     # -- trap handlers: each records an outcome, none raises ---------------------
 
