@@ -25,7 +25,7 @@ from poorio.events import (
     VIRTUAL_PERSISTENT,
     WRITE,
     WRITE_PERSISTENT,
-    Event,
+    EventRecord,
     EventSet,
     EventStatistics,
 )
@@ -453,7 +453,7 @@ def test_statistics_and_repr(es, pair):
     text = repr(es)
     assert es.backend in text and "events=4" in text and "fds=1/64" in text and "timers=1" in text
     ev = next(iter(es(False)))
-    assert isinstance(ev, Event) and "'V'" in repr(ev) and "triggered" in repr(ev)
+    assert isinstance(ev, EventRecord) and "'V'" in repr(ev) and "triggered" in repr(ev)
     es.clear()
 
 

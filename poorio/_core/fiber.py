@@ -100,7 +100,7 @@ class Suspension:
             OSError: the kernel refused the fd (real errno).
         """
         notifier = self.scheduler._notifier
-        context = self if value is None else _Waker(self, value)
+        context = self if value is None else _Tagged(self, value)
         try:
             notifier.watch(fd, direction, context)
         except AlreadyRegisteredError:
@@ -110,7 +110,7 @@ class Suspension:
     def watch_deadline(self, deadline: float, value=None) -> None:
         """Complete with ``value`` once ``time.monotonic()`` reaches ``deadline``."""
         notifier = self.scheduler._notifier
-        handle = notifier.add_timer(deadline, self if value is None else _Waker(self, value))
+        handle = notifier.add_timer(deadline, self if value is None else _Tagged(self, value))
         self.on_wake(lambda: notifier.cancel_timer(handle))
 
     def expect_thread(self) -> None:
@@ -151,8 +151,8 @@ class Suspension:
         return str(self.what) if self.what is not None else "suspended"
 
 
-class _Waker:
-    """Notifier context that completes a suspension with a chosen value."""
+class _Tagged:
+    """Notifier context that completes a suspension with a chosen value (a choice's branch tag)."""
 
     __slots__ = ("susp", "value")
 

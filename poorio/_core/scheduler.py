@@ -218,7 +218,7 @@ class Scheduler:
                 context._wait = None
                 context._exc = error
                 self._ready.append(context)
-            else:  # a Suspension, or a _Waker holding one
+            else:  # a Suspension, or a _Tagged holding one
                 getattr(context, "susp", context).fail(error)
 
     def call_threadsafe(self, fn, *args) -> None:

@@ -1,7 +1,7 @@
 """The ``EventSet``: LuaEvents' event container on a ``Notifier``, its kinds given as one-letter strings.
 
 The package docstring (``poorio.events``) describes the kinds and the
-iteration.  Underneath, each ``Event`` record is the context the set hands
+iteration.  Underneath, each ``EventRecord`` is the context the set hands
 its ``Notifier``: an fd event waits there for its direction, a timer is the
 notifier's timer, a triggered virtual event is a post, a signal event a
 watched signal, and an event's timeout is one more timer reporting a small
@@ -33,7 +33,7 @@ from .kinds import (
     REASON_TRIGGERED,
     REASON_WRITE,
     VIRTUAL,
-    Event,
+    EventRecord,
     EventStatistics,
     _seconds,
 )
@@ -52,7 +52,7 @@ class _Timeout:
 
     __slots__ = ("event",)
 
-    def __init__(self, event: Event) -> None:
+    def __init__(self, event: EventRecord) -> None:
         self.event = event
 
 
@@ -90,7 +90,7 @@ class EventSet:
         self._keep = bool(keep)
         self._kept = KeptFd(-1)  # the set speaks for every fd it registers: one identity for all
         self._closed = False
-        self._events: dict = {}  # id -> Event, every live event
+        self._events: dict = {}  # id -> EventRecord, every live event
         self._readers: dict = {}  # fd -> its 'r'/'R' event
         self._writers: dict = {}  # fd -> its 'w'/'W' event
         self._signals: dict = {}  # signal number -> its 's'/'S' event
@@ -135,7 +135,7 @@ class EventSet:
             if code == _TIMER:
                 raise ValueError(f"a timer takes no timeout (got {timeout!r}): its source is when it fires")
             timeout = _seconds(timeout, "timeout")
-        ev = Event(next(self._ids), kind, source, context, code, persist)
+        ev = EventRecord(next(self._ids), kind, source, context, code, persist)
         notifier = self._notifier
         if code == _READ or code == _WRITE:
             self._watch_fd(ev, code)
@@ -158,7 +158,7 @@ class EventSet:
             notifier.post(ev)
         return ev.id
 
-    def _watch_fd(self, ev: Event, code: int) -> None:
+    def _watch_fd(self, ev: EventRecord, code: int) -> None:
         source = ev.source
         try:
             fd = fileno(source)
@@ -175,7 +175,7 @@ class EventSet:
         table[fd] = ev
         ev._fd = fd
 
-    def _listen(self, ev: Event) -> None:
+    def _listen(self, ev: EventRecord) -> None:
         notifier = self._notifier
         signum = ev.source
         taken = self._signals.get(signum) if isinstance(signum, int) else None
@@ -185,7 +185,7 @@ class EventSet:
         self._signals[int(signum)] = ev
         ev._fd = int(signum)
 
-    def _arm_timeout(self, ev: Event, seconds: float) -> None:
+    def _arm_timeout(self, ev: EventRecord, seconds: float) -> None:
         if ev._timer is not None:
             self._notifier.cancel_timer(ev._timer)
         ev.deadline = monotonic() + seconds
@@ -249,17 +249,17 @@ class EventSet:
         """
         if self._closed:
             raise ClosedResourceError("the event set is closed")
-        ev = Event(next(self._ids), VIRTUAL, None, context, _VIRTUAL, False)
+        ev = EventRecord(next(self._ids), VIRTUAL, None, context, _VIRTUAL, False)
         ev._why = REASON_TRIGGERED
         self._events[ev.id] = ev
         self._notifier.post(ev)
         return ev.id
 
-    def get(self, eid: int) -> Event | None:
+    def get(self, eid: int) -> EventRecord | None:
         """The live event with id ``eid`` (its record, as the iterator yields it), or None."""
         return self._events.get(eid)
 
-    def _get(self, eid) -> Event:
+    def _get(self, eid) -> EventRecord:
         ev = self._events.get(eid)
         if ev is None:
             if isinstance(eid, bool) or not isinstance(eid, int):
@@ -283,7 +283,7 @@ class EventSet:
         self._discard(ev)
         return eid
 
-    def _discard(self, ev: Event, keep: bool = False) -> None:
+    def _discard(self, ev: EventRecord, keep: bool = False) -> None:
         """Forget ``ev`` everywhere; an fd event's registration goes too, unless ``keep``."""
         del self._events[ev.id]
         ev._live = False
@@ -471,7 +471,7 @@ class EventSet:
                 ev._timer = None
             batch.append(ev)
 
-    def _rearm_periodic(self, ev: Event) -> None:
+    def _rearm_periodic(self, ev: EventRecord) -> None:
         # No drift: the next deadline counts from the last one, not from now;
         # periods already past are reported, not replayed.
         period = ev._interval

@@ -1,4 +1,4 @@
-"""The event layer's vocabulary: the kinds, the reasons, the ``Event`` record and the statistics snapshot.
+"""The event layer's vocabulary: the kinds, the reasons, the ``EventRecord`` and the statistics snapshot.
 
 ``poorio.events`` re-exports every public name here; import them from there.
 """
@@ -10,7 +10,7 @@ import math
 from ..record import Record
 
 __all__ = [
-    "Event",
+    "EventRecord",
     "EventStatistics",
     "VIRTUAL",
     "VIRTUAL_PERSISTENT",
@@ -71,7 +71,7 @@ def _seconds(value, what: str) -> float:
     return value
 
 
-class Event:
+class EventRecord:
     """One event in an ``EventSet`` -- and the record the iterator yields when it fires.
 
     Public attributes (read them; change them through ``EventSet.set``):
@@ -118,7 +118,7 @@ class Event:
             extra += f" missed={self.missed}"
         if not self._live:
             extra += " deleted"
-        return f"<Event {self.id} {self.kind!r} source={self.source!r} context={self.context!r}{extra}>"
+        return f"<EventRecord {self.id} {self.kind!r} source={self.source!r} context={self.context!r}{extra}>"
 
 
 class EventStatistics(Record):

@@ -3,7 +3,7 @@
 This is the typed heart of the event layer.  A *context* is any object a
 caller hands in to be given back when its event happens: the fiber
 scheduler hands in fibers and suspensions, the ``EventSet`` facade its
-``Event`` records.  The notifier never calls a context; ``collect`` returns
+``EventRecord``s.  The notifier never calls a context; ``collect`` returns
 the ones whose events happened, and the caller decides what that means.
 
 What it watches, and how each is reported:
