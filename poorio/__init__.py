@@ -46,6 +46,7 @@ _LAZY = {
     "listen_tcp": "net", "connect_unix": "net", "listen_unix": "net", "open_udp": "net",
     "getaddrinfo": "net",
     "run_in_thread": "threads",
+    "Completion": "completion",
     "open_file": "files",
     "open_process": "process", "run_process": "process", "Process": "process",
     "PIPE": "process", "STDOUT": "process", "DEVNULL": "process",
@@ -55,6 +56,7 @@ _LAZY = {
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
     from . import from_thread, system
+    from .completion import Completion
     from .files import open_file
     from .net import (
         DatagramSocket, Listener, SocketStream, connect_tcp, connect_unix, getaddrinfo, listen_tcp,
@@ -97,6 +99,6 @@ __all__ = list(_errors_all) + [
     "Stream", "pipe", "SocketStream", "Listener", "DatagramSocket", "connect_tcp", "listen_tcp",
     "connect_unix", "listen_unix", "open_udp", "getaddrinfo",
     # threads, files, subprocesses, stdio
-    "run_in_thread", "from_thread", "open_file", "open_process", "run_process", "Process", "PIPE", "STDOUT",
-    "DEVNULL", "system",
+    "run_in_thread", "from_thread", "Completion", "open_file", "open_process", "run_process", "Process", "PIPE",
+    "STDOUT", "DEVNULL", "system",
 ]  # fmt: skip
