@@ -1,0 +1,298 @@
+"""Process actors: a fresh interpreter per actor, and the link -- framed messages over a socket -- to it.
+
+``spawn_process`` starts ``python -c <bootstrap>`` (a fresh interpreter, as
+``multiprocessing``'s *spawn* start method does, on every system) and hands
+it one end of a ``socket.socketpair()``: by fd number (``pass_fds``, every
+other fd stays close-on-exec) where ``facts.SOCKETS_PASS_BY_FD``, else as
+``socket.share()`` data on the child's stdin (Windows).  Both ends are
+poorio ``SocketStream``s, so a link is poorio's own IO path.
+
+On the socket travel *frames*: a 4-byte big-endian length, then one
+message of ``codec`` (so a frame is parsed as carefully as any message)::
+
+    ("B", boot)                    parent -> child, first: what to run
+    ("M", address, payload)        a message (payload: its encoded bytes), routed by address
+    ("X", *outcome)                child -> parent, last: how its main actor ended
+
+Each side runs a reader fiber and a writer fiber; the writer drains the
+link's ``Mailbox`` (bounded: senders wait when it is full), the reader
+routes each message on -- into a local inbox or another link, waiting
+while that is full, so back-pressure travels back over the socket.
+
+Lifetimes.  The parent's reader ends when the child closes the socket (it
+exited, crashed or was killed) or when the spawning actor's scheduler ends
+and cancels it; either way it closes the link -- the child then sees EOF,
+and a child that sees EOF cancels its main fiber and exits -- waits up to
+``STOP_TIMEOUT`` for the child to exit, kills it if it has not, reaps it,
+and records its outcome.  No orphan, no zombie.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+
+from ..cancel import CancelScope, fail_after, move_on_after
+from ..errors import (
+    ActorExitedError, ClosedResourceError, IncompleteReadError, MalformedMessageError, MessageTooLargeError,
+)  # fmt: skip
+from ..net import SocketStream
+from ..ops import WOULD_BLOCK
+from ..platform import facts
+from ..process import open_process
+from ..scheduler import spawn
+from ..streams import blocking
+from . import _node, codec
+from .address import Address
+from .mailbox import Mailbox
+
+LINK_BUFFER = 64  # frames queued for a link's writer before senders wait
+MAX_FRAME = codec.MAX_MESSAGE_SIZE + 65536  # a message plus its routing and boot data
+_WRITE_BATCH = 256 * 1024  # bytes the writer gathers into one write_all
+
+
+def _frame(*fields) -> bytes:
+    body = codec.encode(fields, MAX_FRAME)
+    return len(body).to_bytes(4, "big") + body
+
+
+def message_frame(address: Address, payload: bytes) -> bytes:
+    return _frame("M", address, payload)
+
+
+class Link:
+    """This process's end of the socket to a neighbouring process (a child, or the parent)."""
+
+    __slots__ = ("stream", "outbox", "path", "exit", "record")
+
+    def __init__(self, stream: SocketStream, path: tuple, record=None) -> None:
+        self.stream = stream
+        self.outbox = Mailbox(LINK_BUFFER, name=f"link to process {path}")
+        self.path = path  # the neighbour's path
+        self.exit = None  # the outcome the child reported, once its "X" frame came
+        self.record = record  # parent side: the child's main actor
+
+    async def write_loop(self) -> None:
+        """Write the outbox's frames, gathered in batches; a ``Completion`` in it is called once written."""
+        outbox = self.outbox
+        while True:
+            batch = [await outbox.get()]
+            size = len(batch[0]) if type(batch[0]) is bytes else 0
+            while size < _WRITE_BATCH:
+                item = outbox.try_get()
+                if item is WOULD_BLOCK:
+                    break
+                batch.append(item)
+                size += len(item) if type(item) is bytes else 0
+            frames = [item for item in batch if type(item) is bytes]
+            if frames:
+                await self.stream.write_all(b"".join(frames))
+            for item in batch:
+                if type(item) is not bytes:
+                    item.callback()  # a flush marker: everything before it is written
+
+    async def read_frame(self):
+        """The next frame, decoded; None at a clean end of stream.
+
+        Raises:
+            MalformedMessageError: a frame that is too long or does not decode.
+            OSError, ClosedResourceError: from the socket.
+        """
+        try:
+            header = await self.stream.read_exactly(4)
+        except IncompleteReadError as end:
+            if end.partial:
+                raise MalformedMessageError("the link ended inside a frame header") from None
+            return None
+        size = int.from_bytes(header, "big")
+        if size > MAX_FRAME:
+            raise MalformedMessageError(f"a frame of {size} bytes; the limit is {MAX_FRAME}")
+        try:
+            body = await self.stream.read_exactly(size)
+        except IncompleteReadError:
+            raise MalformedMessageError("the link ended inside a frame") from None
+        frame = codec.decode(body, MAX_FRAME)
+        if type(frame) is not tuple or not frame or type(frame[0]) is not str:
+            raise MalformedMessageError("a frame is not a tagged tuple")
+        return frame
+
+    async def read_loop(self) -> None:
+        """Route incoming messages until the link ends (EOF: returns)."""
+        while True:
+            frame = await self.read_frame()
+            if frame is None:
+                return
+            tag = frame[0]
+            if tag == "M" and len(frame) == 3 and type(frame[1]) is Address and type(frame[2]) is bytes:
+                await _forward(frame[1], frame[2])
+            elif tag == "X" and len(frame) >= 2 and self.record is not None:
+                self.exit = frame[1:]
+            else:
+                raise MalformedMessageError(f"unexpected frame {tag!r} on the link to process {self.path}")
+
+    async def flush(self, seconds: float) -> None:
+        """Wait until every frame queued so far has been written (at most ``seconds``)."""
+        from ..completion import Completion
+
+        written = Completion()
+        with fail_after(seconds):
+            await self.outbox.put(written)
+            await written
+
+    def close(self) -> None:
+        """Close the socket and fail the link's senders with ``ActorExitedError``."""
+        path = self.path
+        self.outbox.close(lambda: ActorExitedError(f"the process {path} has ended"))
+        self.stream.close()
+
+
+async def _forward(address: Address, payload: bytes) -> None:
+    """Deliver or pass on a message that came over a link; one to an ended actor is dropped, with a warning."""
+    try:
+        box, item = _node.route(address, payload)
+        await box.put(item)
+    except ActorExitedError as error:
+        import logging
+
+        logging.getLogger("poorio").warning("a message was dropped: %s", error)
+
+
+# -- the parent's side -------------------------------------------------------------------
+
+
+def _target_spec(target) -> tuple:
+    """``(module, qualname, main_file)`` naming ``target`` so a fresh interpreter can import it."""
+    if isinstance(target, str):
+        module, sep, qualname = target.partition(":")
+        if not sep or not module or not qualname:
+            raise ValueError(f"a target name is 'module:function', not {target!r}")
+        return module, qualname, None
+    module = getattr(target, "__module__", None)
+    qualname = getattr(target, "__qualname__", "")
+    if module is None or "<" in qualname:
+        raise TypeError(
+            f"a process actor's target must be importable by name (a module-level async function), not {target!r}"
+        )
+    if module in ("__main__", _MAIN):
+        main = sys.modules[module]
+        spec = getattr(main, "__spec__", None)
+        if spec is not None and spec.name and module == "__main__":  # python -m package.module
+            return spec.name, qualname, None
+        path = getattr(main, "__file__", None)
+        if path is None:
+            raise TypeError(f"{target!r} lives in an interactive __main__: a fresh interpreter cannot import it")
+        return _MAIN, qualname, os.path.abspath(path)
+    return module, qualname, None
+
+
+_MAIN = "__poorio_main__"  # what a child calls the parent's main script (its `if __name__ == "__main__"` stays off)
+
+
+def spawn_process(target, args: bytes, inbox_size: int) -> Address:
+    """Start ``target`` in a fresh interpreter; the spawning scheduler serves its link."""
+    module, qualname, main_file = _target_spec(target)
+    parent = _node.current_actor()
+    node = _node.node
+    index = node.new_child()
+    path = node.path + (index,)
+    address = Address(path, 1)
+    boot = {
+        "module": module, "qualname": qualname, "main_file": main_file, "path": path,
+        "parent": parent.address, "inbox_size": inbox_size, "sys_path": list(sys.path),
+    }  # fmt: skip
+    boot_frame = _frame("B", boot, args)  # before any process exists: a bad boot fails here
+    mine, theirs = socket.socketpair()
+    try:
+        process = _start(theirs)
+    except BaseException:
+        mine.close()
+        raise
+    finally:
+        theirs.close()
+    record = _node._Record(address, "process")
+    record.process = process
+    try:
+        link = Link(SocketStream(mine), path, record)
+    except BaseException:
+        mine.close()
+        process.kill()
+        raise
+    link.outbox.try_put(boot_frame)  # the first frame: the outbox is empty
+    with node.lock:
+        node.children[index] = link
+        node.records[address] = record
+    spawn(_serve_child, link, name=f"link to process actor {address!r}")
+    return Address(path, 1, record)
+
+
+def _start(theirs: socket.socket):
+    """The child interpreter, given ``theirs``; returns its ``poorio.process.Process``."""
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    bootstrap = (
+        f"import sys; sys.path.insert(0, {package_root!r}); "
+        "from poorio.actors._child import main; main()"
+    )
+    import subprocess
+
+    flags = subprocess._args_from_interpreter_flags()  # -O, -X ..., as multiprocessing does
+    if facts.SOCKETS_PASS_BY_FD:
+        fd = theirs.fileno()
+        argv = [sys.executable, *flags, "-c", bootstrap, str(fd)]
+        # open_process never suspends; driving it here keeps spawn() a plain call.
+        return blocking(open_process(argv, pass_fds=(fd,)))
+    r, w = os.pipe()
+    try:
+        process = blocking(open_process([sys.executable, *flags, "-c", bootstrap, "share"], stdin=r))
+        try:
+            os.write(w, theirs.share(process.pid))
+        except BaseException:
+            process.kill()
+            raise
+    finally:
+        os.close(r)
+        os.close(w)
+    return process
+
+
+async def _serve_child(link: Link) -> None:
+    """Run a child's link until it ends; then close it, reap the child and record its outcome."""
+    writer = spawn(link.write_loop, name=f"writer of {link.outbox.name}")
+    error = None
+    try:
+        await link.read_loop()
+    except (OSError, ClosedResourceError, MalformedMessageError, MessageTooLargeError) as failure:
+        error = failure
+    finally:
+        with CancelScope(shield=True):
+            with _node.node.lock:
+                if _node.node.children.get(link.path[-1]) is link:
+                    del _node.node.children[link.path[-1]]
+            writer.cancel()
+            link.close()
+            process = link.record.process
+            with move_on_after(_node.STOP_TIMEOUT):
+                await process.wait()
+            if process.returncode is None:
+                try:
+                    process.kill()
+                except ProcessLookupError:
+                    pass
+                await process.wait()
+            link.record.finish(_child_outcome(link, process.returncode, error))
+
+
+def _child_outcome(link: Link, code: int, error) -> tuple:
+    exit = link.exit
+    if exit is not None and exit[0] in ("ok", "error"):
+        if exit[0] == "ok" and len(exit) == 2 and type(exit[1]) is bytes:
+            return tuple(exit)
+        if exit[0] == "error" and len(exit) == 5:
+            return tuple(exit[:4]) + (code,)
+    if code is not None and code < 0:
+        why = f"its process was killed by signal {-code}"
+    else:
+        why = f"its process exited with status {code} before reporting how it ended"
+    if error is not None:
+        why += f" (the link failed: {error})"
+    return ("error", "ProcessExited", why, "", code)
