@@ -288,7 +288,7 @@ def _child_outcome(link: Link, code: int, error) -> tuple:
         if exit[0] == "ok" and len(exit) == 2 and type(exit[1]) is bytes:
             return tuple(exit)
         if exit[0] == "error" and len(exit) == 5:
-            return tuple(exit[:4]) + (code,)
+            return tuple(exit[:4]) + (None,)  # it reported its own failure: the process did not die
     if code is not None and code < 0:
         why = f"its process was killed by signal {-code}"
     else:
