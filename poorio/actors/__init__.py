@@ -48,7 +48,7 @@ from .address import Address
 from .codec import MAX_MESSAGE_SIZE
 
 __all__ = [
-    "spawn", "receive", "receive_op", "me", "parent", "Address", "MAX_MESSAGE_SIZE", "DEFAULT_INBOX_SIZE",
+    "spawn", "receive", "receive_op", "me", "parent", "inherited_sockets", "Address", "MAX_MESSAGE_SIZE", "DEFAULT_INBOX_SIZE",
     "ActorExitedError", "ActorFailedError", "MessageTooLargeError", "MalformedMessageError",
 ]  # fmt: skip
 
@@ -56,12 +56,14 @@ DEFAULT_INBOX_SIZE = _node.DEFAULT_INBOX_SIZE
 _KINDS = ("thread", "process")
 
 
-def spawn(target, *args, kind: str = "thread", inbox_size: int = DEFAULT_INBOX_SIZE) -> Address:
+def spawn(target, *args, kind: str = "thread", inbox_size: int = DEFAULT_INBOX_SIZE, sockets: tuple = ()) -> Address:
     """Start ``target(*args)`` as a new actor; return its address.
 
     ``args`` are copied like a message.  ``inbox_size``: how many messages
     its inbox holds before senders wait.  The new actor's ``parent()`` is
-    the caller's ``me()``.
+    the caller's ``me()``.  ``sockets`` (process actors only): sockets the
+    new process inherits -- a listener its workers share -- found there with
+    ``inherited_sockets()``; the caller keeps its own and closes them.
 
     Raises:
         ValueError: ``kind`` is not ``"thread"`` or ``"process"``, or a bad ``inbox_size``.
@@ -78,12 +80,14 @@ def spawn(target, *args, kind: str = "thread", inbox_size: int = DEFAULT_INBOX_S
 
     encoded = codec.encode(list(args))
     if kind == "thread":
+        if sockets:
+            raise ValueError("only a process actor inherits sockets; a thread actor shares this process's")
         if not callable(target):
             raise TypeError(f"a thread actor's target is an async function, not {target!r}")
         return _node.spawn_thread(target, encoded, inbox_size)
     from ._link import spawn_process
 
-    return spawn_process(target, encoded, inbox_size)
+    return spawn_process(target, encoded, inbox_size, tuple(sockets))
 
 
 async def receive():
@@ -104,6 +108,11 @@ def receive_op():
 def me() -> Address:
     """This actor's own address (the running scheduler becomes an actor if it is not one yet)."""
     return _node.me()
+
+
+def inherited_sockets() -> list:
+    """The sockets this process actor's parent handed over with ``spawn(..., sockets=...)``; yours to close."""
+    return list(_node.node.inherited)
 
 
 def parent():

@@ -56,6 +56,7 @@ async def _child_main(sock: socket.socket) -> int:
     node.next_number = 2  # 1 is the main actor
     link.path = node.path[:-1]
     node.parent_link = link
+    node.inherited = [_adopt(handle) for handle in boot.get("sockets", ())]
     record = _node._Record(Address(node.path, 1), "process")
     main_fiber = current()
     parent_gone = []
@@ -87,6 +88,15 @@ async def _watch_parent(link: Link, main_fiber, parent_gone: list) -> None:
         parent_gone.append(True)
         link.close()
         main_fiber.cancel()
+
+
+def _adopt(handle) -> socket.socket:
+    """A socket the parent handed over: an fd number, or ``socket.share()`` data."""
+    if type(handle) is bytes:
+        return socket.fromshare(handle)
+    sock = socket.socket(fileno=handle)
+    os.set_inheritable(sock.fileno(), False)
+    return sock
 
 
 def _import(module_name: str, qualname: str, main_file):

@@ -189,22 +189,21 @@ def _target_spec(target) -> tuple:
 _MAIN = "__poorio_main__"  # what a child calls the parent's main script (its `if __name__ == "__main__"` stays off)
 
 
-def spawn_process(target, args: bytes, inbox_size: int) -> Address:
-    """Start ``target`` in a fresh interpreter; the spawning scheduler serves its link."""
+def spawn_process(target, args: bytes, inbox_size: int, sockets: tuple = ()) -> Address:
+    """Start ``target`` in a fresh interpreter; the spawning scheduler serves its link.
+
+    ``sockets`` are handed to the child too (a listener its workers share);
+    it finds them in ``_node.node.inherited``.
+    """
     module, qualname, main_file = _target_spec(target)
     parent = _node.current_actor()
     node = _node.node
     index = node.new_child()
     path = node.path + (index,)
     address = Address(path, 1)
-    boot = {
-        "module": module, "qualname": qualname, "main_file": main_file, "path": path,
-        "parent": parent.address, "inbox_size": inbox_size, "sys_path": list(sys.path),
-    }  # fmt: skip
-    boot_frame = _frame("B", boot, args)  # before any process exists: a bad boot fails here
     mine, theirs = socket.socketpair()
     try:
-        process = _start(theirs)
+        process, handed = _start(theirs, sockets)
     except BaseException:
         mine.close()
         raise
@@ -214,11 +213,15 @@ def spawn_process(target, args: bytes, inbox_size: int) -> Address:
     record.process = process
     try:
         link = Link(SocketStream(mine), path, record)
+        boot = {
+            "module": module, "qualname": qualname, "main_file": main_file, "path": path,
+            "parent": parent.address, "inbox_size": inbox_size, "sys_path": list(sys.path), "sockets": handed,
+        }  # fmt: skip
+        link.outbox.try_put(_frame("B", boot, args))  # the first frame: the outbox is empty
     except BaseException:
         mine.close()
         process.kill()
         raise
-    link.outbox.try_put(boot_frame)  # the first frame: the outbox is empty
     with node.lock:
         node.children[index] = link
         node.records[address] = record
@@ -226,8 +229,8 @@ def spawn_process(target, args: bytes, inbox_size: int) -> Address:
     return Address(path, 1, record)
 
 
-def _start(theirs: socket.socket):
-    """The child interpreter, given ``theirs``; returns its ``poorio.process.Process``."""
+def _start(theirs: socket.socket, sockets: tuple) -> tuple:
+    """The child interpreter, given ``theirs`` (and ``sockets``): its ``Process``, and how it finds ``sockets``."""
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     bootstrap = (
         f"import sys; sys.path.insert(0, {package_root!r}); "
@@ -238,21 +241,23 @@ def _start(theirs: socket.socket):
     flags = subprocess._args_from_interpreter_flags()  # -O, -X ..., as multiprocessing does
     if facts.SOCKETS_PASS_BY_FD:
         fd = theirs.fileno()
+        handed = [sock.fileno() for sock in sockets]
         argv = [sys.executable, *flags, "-c", bootstrap, str(fd)]
         # open_process never suspends; driving it here keeps spawn() a plain call.
-        return blocking(open_process(argv, pass_fds=(fd,)))
+        return blocking(open_process(argv, pass_fds=(fd, *handed))), handed
     r, w = os.pipe()
     try:
         process = blocking(open_process([sys.executable, *flags, "-c", bootstrap, "share"], stdin=r))
         try:
             os.write(w, theirs.share(process.pid))
+            handed = [sock.share(process.pid) for sock in sockets]
         except BaseException:
             process.kill()
             raise
     finally:
         os.close(r)
         os.close(w)
-    return process
+    return process, handed
 
 
 async def _serve_child(link: Link) -> None:

@@ -97,6 +97,7 @@ class _Node:
         self.records = weakref.WeakValueDictionary()  # Address -> _Record, while an Address or the actor holds it
         self.children = {}  # child index -> Link to a process actor spawned here
         self.parent_link = None  # in a process actor: the Link to the process that spawned it
+        self.inherited = []  # in a process actor: sockets its parent handed over (serve_tcp's listener)
         self.next_number = 1
         self.next_child = 1
 

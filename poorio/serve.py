@@ -1,0 +1,344 @@
+"""Serving TCP on every core: ``serve_tcp(handler, host, port, workers=N)`` runs N process workers, restarted when they crash.
+
+::
+
+    async def handler(stream):              # one fiber per connection, in a worker
+        line = await stream.read_line(max_size=1024)
+        await stream.write_all(line)
+
+    poorio.run(poorio.serve_tcp, "mymodule:handler", "127.0.0.1", 8000, 4)
+
+``workers=1`` is the plain single-process server: a listener and a fiber
+per connection, in the calling scheduler.  With ``workers=N`` the caller
+becomes a supervisor of N process actors (``poorio.actors``), each an
+interpreter of its own running the same loop -- the model of gunicorn's or
+uvicorn's ``--workers``, not a home-made cluster.  Where the kernel spreads
+connections over several listeners of one port
+(``facts.REUSE_PORT_BALANCES``: Linux's ``SO_REUSEPORT``) each worker binds
+a listener of its own; elsewhere the supervisor makes one listener and
+every worker inherits it (all wait on it, one accepts).  Workers import the
+handler by name (``"module:function"``, or a module-level function).
+
+A worker that dies -- a crash, ``os._exit``, a kill -- is reported on the
+``poorio`` logger with its error and traceback, and started again (after a
+pause that grows while restarts keep failing fast).  SIGINT (Ctrl-C) or
+SIGTERM to the supervisor, or cancelling it, stops them all cleanly: each
+worker closes its listener, gives open connections ``grace`` seconds to
+finish, cancels the rest and exits; the supervisor reaps them and returns.
+A worker sent SIGTERM alone stops the same way (and is restarted).
+
+With workers, the supervisor's scheduler is an actor, and serve_tcp reads
+its inbox: run it in a fiber of its own program, not beside other actor
+code.  What this module does not do: TLS (wrap streams in the handler),
+hot code reload, or socket activation.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+from .cancel import CancelScope, move_on_after
+from .channel import Queue
+from .errors import ActorExitedError, ActorFailedError, ClosedResourceError
+from .events import SIGNAL
+from .group import Group
+from .net import Listener, getaddrinfo, listen_tcp
+from .ops import WOULD_BLOCK, Operation, choice, never
+from .platform.facts import REUSE_ADDRESS_IS_SAFE, REUSE_PORT_BALANCES
+from .traps import sleep
+
+__all__ = ["serve_tcp"]
+
+_log_name = "poorio"
+_RESTART_FIRST, _RESTART_MAX = 0.1, 5.0  # seconds between restarts of a worker that keeps dying fast
+_FAST = 2.0  # a worker that dies sooner than this after starting is "failing fast"
+
+
+async def serve_tcp(handler, host, port: int, workers: int = 1, *, backlog: int = 128, grace: float = 5.0,
+                    on_ready=None) -> None:
+    """Serve TCP on ``host``:``port``, running ``await handler(stream)`` in a new fiber per connection.
+
+    Runs until SIGINT/SIGTERM (in the main thread) or until cancelled; then
+    stops cleanly (see the module docstring) and returns.  ``on_ready``, if
+    given, is called with the listening address ``(host, port)`` once every
+    worker listens (``port=0``: the port the kernel chose).  A handler's
+    exception is logged; the stream is closed after the handler returns.
+
+    Raises:
+        ValueError: ``workers`` is below 1.
+        TypeError: with ``workers > 1``, a handler that is not importable by name.
+        OSError: the port cannot be bound (unmodified, e.g. ``EADDRINUSE``).
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an int >= 1, not {workers!r}")
+    if workers == 1:
+        listener = await listen_tcp(host, port, backlog=backlog)
+        try:
+            if on_ready is not None:
+                on_ready(listener.local_address[:2])
+            await _serve(listener, _resolve(handler), grace, _stop_signals_op())
+        finally:
+            listener.close()
+        return
+    await _supervise(_handler_name(handler), host, port, workers, backlog, grace, on_ready)
+
+
+# -- one server loop, in a worker or in the caller ----------------------------------------
+
+
+async def _serve(listener: Listener, handler, grace: float, stop: Operation) -> None:
+    """Accept until ``stop`` completes; then give connections ``grace`` seconds and cancel the rest."""
+    async with Group() as connections:
+        connections.spawn(_accept_loop, listener, handler, connections, name="accept loop")
+        await stop.perform()
+        listener.close()  # the accept loop ends; connections go on
+        connections.cancel_scope.deadline = time.monotonic() + grace
+
+
+async def _accept_loop(listener: Listener, handler, connections: Group) -> None:
+    while True:
+        try:
+            stream = await listener.accept()
+        except ClosedResourceError:
+            return
+        except OSError as error:  # a connection that failed before we took it (ECONNABORTED...)
+            _log().warning("accept() failed: %s", error)
+            continue
+        connections.spawn(_handle, handler, stream, name="connection")
+
+
+async def _handle(handler, stream) -> None:
+    try:
+        await handler(stream)
+    except Exception:  # one connection's failure must not end the server
+        _log().exception("serve_tcp: the handler failed on a connection")
+    finally:
+        stream.close()
+
+
+class _SignalOp(Operation):
+    """Ready when one of ``signums`` arrives (the main thread's signal events)."""
+
+    __slots__ = ("signums",)
+
+    def __init__(self, signums: tuple) -> None:
+        self.signums = signums
+
+    def attempt(self):
+        return WOULD_BLOCK
+
+    def block(self, waiter) -> None:
+        for signum in self.signums:
+            waiter.watch(SIGNAL, signum)
+
+    def __repr__(self) -> str:
+        return f"a signal of {self.signums}"
+
+
+def _stop_signals_op() -> Operation:
+    """SIGINT or SIGTERM, where this thread can receive them; else an operation that never completes."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return never()
+    names = ("SIGINT", "SIGTERM")
+    return _SignalOp(tuple(getattr(signal, name) for name in names if hasattr(signal, name)))
+
+
+def _log():
+    import logging
+
+    return logging.getLogger(_log_name)
+
+
+def _resolve(handler):
+    """The handler itself, or the function a ``"module:function"`` name points to."""
+    if not isinstance(handler, str):
+        if not callable(handler):
+            raise TypeError(f"a handler is an async function or a 'module:function' name, not {handler!r}")
+        return handler
+    from importlib import import_module
+
+    module, _, qualname = handler.partition(":")
+    target = import_module(module)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    return target
+
+
+def _handler_name(handler) -> str:
+    if isinstance(handler, str):
+        if ":" not in handler:
+            raise ValueError(f"a handler name is 'module:function', not {handler!r}")
+        return handler
+    from .actors._link import _target_spec
+
+    module, qualname, main_file = _target_spec(handler)
+    if main_file is not None:
+        raise TypeError(
+            f"{handler!r} is defined in the main script; workers import the handler by name: "
+            "move it into a module, or pass 'module:function'"
+        )
+    return f"{module}:{qualname}"
+
+
+# -- the supervisor and its workers ---------------------------------------------------------
+
+
+async def _supervise(handler: str, host, port: int, workers: int, backlog: int, grace: float, on_ready) -> None:
+    from . import actors
+
+    where = await _address(host, port)
+    if REUSE_PORT_BALANCES:  # each worker binds its own listener; this socket holds the port until they have
+        held = _bound_socket(where, None, reuse_port=True)
+        handed = ()
+    else:  # one listener, inherited by every worker
+        held = _bound_socket(where, backlog, reuse_port=False)
+        handed = (held,)
+    address = held.getsockname()[:2]
+    state = _Supervision(handler, address, backlog, grace, handed)
+    stop_signal = _stop_signals_op()
+    try:
+        async with Group() as group:
+            state.group = group
+            for index in range(workers):
+                state.start(index)
+            try:
+                while True:
+                    kind, value = await choice(
+                        actors.receive_op().wrap(lambda m: ("message", m)),
+                        state.ended.get_op().wrap(lambda e: ("ended", e)),
+                        stop_signal.wrap(lambda _: ("stop", None)),
+                    ).perform()
+                    if kind == "stop":
+                        break
+                    if kind == "ended":
+                        state.restart(*value)
+                    elif type(value) is tuple and len(value) == 3 and value[0] == "listening":
+                        state.listening.add(value[1])
+                        if len(state.listening) == workers and on_ready is not None:
+                            on_ready(address)
+                            on_ready = None
+            finally:
+                state.stopping = True
+                with CancelScope(shield=True):
+                    await _stop_workers(state.live, grace)
+                group.cancel_scope.cancel()  # the watchers and pending restarts
+    finally:
+        held.close()
+
+
+class _Supervision:
+    """The supervisor's view of its workers: which run, which listen, how often each failed fast."""
+
+    def __init__(self, handler: str, address: tuple, backlog: int, grace: float, handed: tuple) -> None:
+        self.handler = handler
+        self.address = address
+        self.backlog = backlog
+        self.grace = grace
+        self.handed = handed  # sockets every worker inherits (the shared listener), or ()
+        self.ended = Queue(64)  # (index, address, error or None) of each worker that ended
+        self.live = {}  # index -> (address, started at)
+        self.listening = set()  # indexes of workers that reported listening
+        self.fast_failures = {}  # index -> consecutive fast deaths
+        self.stopping = False
+        self.group = None
+
+    def start(self, index: int) -> None:
+        from . import actors
+
+        if self.stopping:
+            return
+        host, port = self.address
+        worker = actors.spawn(_worker, self.handler, host, port, self.backlog, self.grace, index,
+                              kind="process", sockets=self.handed)
+        self.live[index] = (worker, time.monotonic())
+        self.group.spawn(_watch, index, worker, self.ended, name=f"watch worker {index}")
+
+    def restart(self, index: int, worker, error) -> None:
+        started = self.live.pop(index)[1]
+        self.listening.discard(index)
+        if time.monotonic() - started < _FAST:
+            failures = self.fast_failures[index] = self.fast_failures.get(index, 0) + 1
+            delay = min(_RESTART_FIRST * 2 ** (failures - 1), _RESTART_MAX)
+        else:
+            self.fast_failures[index] = 0
+            delay = 0.0
+        _log().error("serve_tcp: worker %d %s; starting it again in %.1f s",
+                     index, f"failed: {error}" if error is not None else "returned", delay)
+        self.group.spawn(self._start_later, index, delay, name=f"restart worker {index}")
+
+    async def _start_later(self, index: int, delay: float) -> None:
+        await sleep(delay)
+        self.start(index)
+
+
+async def _watch(index: int, worker, ended: Queue) -> None:
+    try:
+        await worker.join()
+        error = None
+    except ActorFailedError as failure:
+        error = failure
+    await ended.put((index, worker, error))
+
+
+async def _stop_workers(live: dict, grace: float) -> None:
+    """Ask every live worker to stop; wait for them (their links close after, as the supervisor ends)."""
+    for worker, _started in live.values():
+        try:
+            await worker.send("stop")
+        except ActorExitedError:
+            pass
+    with move_on_after(grace + 5.0):
+        for worker, _started in live.values():
+            try:
+                await worker.join()
+            except ActorFailedError:
+                pass
+
+
+async def _address(host, port: int):
+    infos = await getaddrinfo(host, port, 0, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
+    family, kind, proto, _, address = infos[0]
+    return family, kind, proto, address
+
+
+def _bound_socket(where, backlog: int | None, reuse_port: bool) -> socket.socket:
+    """A TCP socket bound to ``where``, listening if ``backlog`` is given; close-on-exec like every poorio fd."""
+    family, kind, proto, address = where
+    sock = socket.socket(family, kind, proto)
+    try:
+        if REUSE_ADDRESS_IS_SAFE:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+        if backlog is not None:
+            sock.listen(backlog)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def _worker(handler: str, host, port: int, backlog: int, grace: float, index: int) -> None:
+    """A worker process's main actor: listen, report, serve until told to stop (or SIGTERM)."""
+    from . import actors
+
+    target = _resolve(handler)
+    inherited = actors.inherited_sockets()
+    if inherited:
+        listener = Listener(inherited[0])
+    else:
+        listener = Listener(_bound_socket(await _address(host, port), backlog, reuse_port=True))
+    try:
+        await actors.parent().send(("listening", index, os.getpid()))
+        import signal
+
+        stop = choice(actors.receive_op(), _SignalOp((signal.SIGTERM,)) if hasattr(signal, "SIGTERM") else never())
+        await _serve(listener, target, grace, stop)
+    finally:
+        listener.close()

@@ -1,0 +1,173 @@
+"""serve_tcp: the plain server, N process workers (own SO_REUSEPORT listeners or one inherited), crash and restart, clean stops."""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+import poorio
+from fiber_helpers import run
+from poorio.platform import facts
+
+LIMIT = 60  # seconds: a safety net, never a measurement
+
+
+def test_one_worker_is_the_plain_in_process_server():
+    async def main():
+        ready = poorio.Completion()
+        with poorio.fail_after(LIMIT):
+            async with poorio.Group() as group:
+                server = group.spawn(
+                    functools.partial(poorio.serve_tcp, "serve_targets:echo_line", "127.0.0.1", 0, on_ready=ready.callback)
+                )
+                host, port = await ready
+                replies = []
+                for text in (b"one\n", b"two\n"):
+                    stream = await poorio.connect_tcp(host, port)
+                    async with stream:
+                        await stream.write_all(text)
+                        replies.append(await stream.read_line())
+                server.cancel()  # a cancelled server stops cleanly
+        return replies, server.cancelled()
+
+    assert run(main) == ([b"one\n", b"two\n"], True)
+
+
+def test_bad_arguments():
+    async def main():
+        with pytest.raises(ValueError, match="workers"):
+            await poorio.serve_tcp("serve_targets:whoami", "127.0.0.1", 0, 0)
+
+        async def local(stream):
+            pass
+
+        with pytest.raises(TypeError, match="importable by name"):
+            await poorio.serve_tcp(local, "127.0.0.1", 0, 2)
+        return True
+
+    assert run(main)
+
+
+SERVER = textwrap.dedent(
+    """
+    import functools, sys, poorio, poorio.serve
+    poorio.serve.REUSE_PORT_BALANCES = {reuse_port}
+    def ready(address):
+        print(address[1], flush=True)
+    poorio.run(functools.partial(poorio.serve_tcp, "serve_targets:whoami", "127.0.0.1", 0, 2, on_ready=ready, grace=1))
+    print("stopped", flush=True)
+    """
+)
+
+MODES = [pytest.param(False, id="inherited-listener")]
+if facts.REUSE_PORT_BALANCES:
+    MODES.append(pytest.param(True, id="reuse-port"))
+
+
+def visit(port: int, answer: bytes = b"hi\n") -> int:
+    """Connect once; return the serving worker's pid (after saying ``answer``)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=LIMIT) as conn:
+        reader = conn.makefile("rb")
+        pid = int(reader.readline())
+        conn.sendall(answer)
+        if answer != b"crash\n":
+            assert reader.readline() == b"bye\n"
+        reader.close()
+        return pid
+
+
+def pids_until(port: int, wanted) -> set:
+    """Visit, now and then, until the pids seen satisfy ``wanted(pids)``."""
+    seen = set()
+    deadline = time.monotonic() + LIMIT / 2
+    while time.monotonic() < deadline:
+        seen.add(visit(port))
+        if wanted(seen):
+            return seen
+        time.sleep(0.005)
+    raise AssertionError(f"only reached {seen}")
+
+
+@pytest.mark.parametrize("reuse_port", MODES)
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGINT"])
+def test_two_workers_serve_survive_a_crash_and_stop_cleanly(reuse_port, how):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER.format(reuse_port=reuse_port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )
+    try:
+        port = int(server.stdout.readline())
+        first = pids_until(port, lambda seen: len(seen) == 2)  # one client served by each worker
+        assert os.getpid() not in first and server.pid not in first
+        victim = visit(port, b"crash\n")
+        assert victim in first
+        deadline = time.monotonic() + LIMIT
+        while victim in _alive_of(first) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        later = pids_until(port, lambda seen: len(seen - first) >= 1 and len(seen) >= 2)
+        replacement = later - first
+        assert len(replacement) == 1  # the crashed worker was started again, and serves
+        server.send_signal(getattr(signal, how))
+        out, err = server.communicate(timeout=LIMIT)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    assert (server.returncode, out) == (0, b"stopped\n"), err
+    assert b"worker" in err and b"failed" in err and b"starting it again" in err, err
+    assert b"exited with status 3" in err, err
+    assert not _alive_of(first | later)  # every worker was stopped and reaped
+
+
+def _alive_of(pids) -> set:
+    alive = set()
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().rsplit(")", 1)[1].split()[0] != "Z":
+                    alive.add(pid)
+        except FileNotFoundError:
+            pass
+    return alive
+
+
+@pytest.mark.skipif(not facts.REUSE_PORT_BALANCES, reason="the kernel here does not balance SO_REUSEPORT listeners")
+def test_the_kernel_balances_reuse_port_listeners():
+    """The fact REUSE_PORT_BALANCES: connections spread over every listener bound to the port."""
+    listeners = []
+    try:
+        for _ in range(2):
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind(("127.0.0.1", listeners[0].getsockname()[1] if listeners else 0))
+            sock.listen(128)
+            listeners.append(sock)
+        port = listeners[0].getsockname()[1]
+        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(64)]
+        counts = []
+        for sock in listeners:
+            sock.setblocking(False)
+            accepted = 0
+            while True:
+                try:
+                    conn, _ = sock.accept()
+                except BlockingIOError:
+                    break
+                conn.close()
+                accepted += 1
+            counts.append(accepted)
+        for client in clients:
+            client.close()
+    finally:
+        for sock in listeners:
+            sock.close()
+    assert sum(counts) == 64 and min(counts) > 0, counts
