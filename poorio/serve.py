@@ -45,8 +45,9 @@ from .errors import ActorExitedError, ActorFailedError, ClosedResourceError
 from .events import SIGNAL
 from .group import Group
 from .net import Listener, getaddrinfo, listen_tcp
-from .ops import WOULD_BLOCK, Operation, choice, never
+from .ops import WOULD_BLOCK, Operation, choice
 from .platform.facts import REUSE_ADDRESS_IS_SAFE, REUSE_PORT_BALANCES
+from .sync import Event
 from .traps import sleep
 
 __all__ = ["serve_tcp"]
@@ -73,16 +74,20 @@ async def serve_tcp(handler, host, port: int, workers: int = 1, *, backlog: int 
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an int >= 1, not {workers!r}")
-    if workers == 1:
-        listener = await listen_tcp(host, port, backlog=backlog)
-        try:
-            if on_ready is not None:
-                on_ready(listener.local_address[:2])
-            await _serve(listener, _resolve(handler), grace, _stop_signals_op())
-        finally:
-            listener.close()
-        return
-    await _supervise(_handler_name(handler), host, port, workers, backlog, grace, on_ready)
+    stop = Event()  # set by SIGINT/SIGTERM, when this is the main thread
+    async with Group() as signals:
+        await _watch_signals(signals, stop, ("SIGINT", "SIGTERM"))
+        if workers == 1:
+            listener = await listen_tcp(host, port, backlog=backlog)
+            try:
+                if on_ready is not None:
+                    on_ready(listener.local_address[:2])
+                await _serve(listener, _resolve(handler), grace, stop.wait_op())
+            finally:
+                listener.close()
+        else:
+            await _supervise(_handler_name(handler), host, port, workers, backlog, grace, on_ready, stop)
+        signals.cancel_scope.cancel()
 
 
 # -- one server loop, in a worker or in the caller ----------------------------------------
@@ -137,15 +142,26 @@ class _SignalOp(Operation):
         return f"a signal of {self.signums}"
 
 
-def _stop_signals_op() -> Operation:
-    """SIGINT or SIGTERM, where this thread can receive them; else an operation that never completes."""
+async def _watch_signals(group: Group, stop: Event, names: tuple) -> None:
+    """From now on, the signals ``names`` set ``stop`` (main thread only; elsewhere they stay as they are).
+
+    One fiber stays parked on all of them for the whole run, so a signal
+    between two waits still finds poorio's handler installed, never the
+    default action.
+    """
     import signal
     import threading
 
-    if threading.current_thread() is not threading.main_thread():
-        return never()
-    names = ("SIGINT", "SIGTERM")
-    return _SignalOp(tuple(getattr(signal, name) for name in names if hasattr(signal, name)))
+    signums = tuple(getattr(signal, name) for name in names if hasattr(signal, name))
+    if not signums or threading.current_thread() is not threading.main_thread():
+        return
+    group.spawn(_until_signal, stop, signums, name="stop signals")
+    await sleep(0)  # it parks, and the handlers are in place, before the server starts
+
+
+async def _until_signal(stop: Event, signums: tuple) -> None:
+    await _SignalOp(signums).perform()
+    stop.set()
 
 
 def _log():
@@ -188,7 +204,8 @@ def _handler_name(handler) -> str:
 # -- the supervisor and its workers ---------------------------------------------------------
 
 
-async def _supervise(handler: str, host, port: int, workers: int, backlog: int, grace: float, on_ready) -> None:
+async def _supervise(handler: str, host, port: int, workers: int, backlog: int, grace: float, on_ready,
+                     stop: Event) -> None:
     from . import actors
 
     where = await _address(host, port)
@@ -200,7 +217,6 @@ async def _supervise(handler: str, host, port: int, workers: int, backlog: int, 
         handed = (held,)
     address = held.getsockname()[:2]
     state = _Supervision(handler, address, backlog, grace, handed)
-    stop_signal = _stop_signals_op()
     try:
         async with Group() as group:
             state.group = group
@@ -211,7 +227,7 @@ async def _supervise(handler: str, host, port: int, workers: int, backlog: int, 
                     kind, value = await choice(
                         actors.receive_op().wrap(lambda m: ("message", m)),
                         state.ended.get_op().wrap(lambda e: ("ended", e)),
-                        stop_signal.wrap(lambda _: ("stop", None)),
+                        stop.wait_op().wrap(lambda _: ("stop", None)),
                     ).perform()
                     if kind == "stop":
                         break
@@ -335,10 +351,11 @@ async def _worker(handler: str, host, port: int, backlog: int, grace: float, ind
     else:
         listener = Listener(_bound_socket(await _address(host, port), backlog, reuse_port=True))
     try:
-        await actors.parent().send(("listening", index, os.getpid()))
-        import signal
-
-        stop = choice(actors.receive_op(), _SignalOp((signal.SIGTERM,)) if hasattr(signal, "SIGTERM") else never())
-        await _serve(listener, target, grace, stop)
+        stop = Event()
+        async with Group() as signals:
+            await _watch_signals(signals, stop, ("SIGTERM",))
+            await actors.parent().send(("listening", index, os.getpid()))
+            await _serve(listener, target, grace, choice(actors.receive_op(), stop.wait_op()))
+            signals.cancel_scope.cancel()
     finally:
         listener.close()

@@ -1,4 +1,4 @@
-"""Actor targets for the actor tests: module-level async functions, so a fresh interpreter imports them by name."""
+"""Actor targets for the actor tests -- module-level async functions, so a fresh interpreter imports them by name -- and ``alive``."""
 
 from __future__ import annotations
 
@@ -65,3 +65,18 @@ async def introduce():
 
 async def unsendable_result():
     return {1, 2}
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (so: exited *and* reaped, when False)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True

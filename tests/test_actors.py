@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
@@ -152,7 +153,7 @@ def test_killing_an_actor(kind):
     if kind == "process":
         assert error.exitcode == (-signal.SIGKILL if hasattr(signal, "SIGKILL") else error.exitcode)
         assert "killed" in error.remote_message or "exited" in error.remote_message
-        assert not _alive(pid)
+        assert not targets.alive(pid)
     else:
         assert error.remote_type == "poorio.errors.Cancelled"
 
@@ -261,11 +262,17 @@ def test_an_ending_parent_stops_and_reaps_its_actors():
             pids.append(await actors.receive())
             # return with both still waiting: they end with us
 
-    before = {t.name for t in __import__("threading").enumerate()}
     run(main)
     child = [pid for pid in pids if pid != os.getpid()]
-    assert len(child) == 1 and not _alive(child[0])  # exited and reaped (a zombie would still be "alive")
-    assert not [t for t in __import__("threading").enumerate() if t.name.startswith("poorio actor")] or before
+    assert len(child) == 1 and not targets.alive(child[0])  # exited and reaped (a zombie would be "alive")
+    deadline = time.monotonic() + LIMIT
+    while _actor_threads() and time.monotonic() < deadline:  # its last step, after it reported its end
+        time.sleep(0.01)
+    assert _actor_threads() == []
+
+
+def _actor_threads() -> list:
+    return [t for t in threading.enumerate() if t.name.startswith("poorio actor")]
 
 
 PARENT = textwrap.dedent(
@@ -299,21 +306,6 @@ def test_a_killed_parent_takes_its_process_actors_with_it():
         parent.wait()
         parent.stdout.close()
     deadline = time.monotonic() + 20
-    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+    while any(targets.alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not any(_alive(pid) for pid in pids)  # they saw EOF on their link and exited (init reaped them)
-
-
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` exists and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-    except OSError:  # no /proc: ask the kernel
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
+    assert not any(targets.alive(pid) for pid in pids)  # they saw EOF on their link and exited (init reaped them)

@@ -14,6 +14,7 @@ import time
 import pytest
 
 import poorio
+from actor_targets import alive
 from fiber_helpers import run
 from poorio.platform import facts
 
@@ -129,15 +130,7 @@ def test_two_workers_serve_survive_a_crash_and_stop_cleanly(reuse_port, how):
 
 
 def _alive_of(pids) -> set:
-    alive = set()
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                if stat.read().rsplit(")", 1)[1].split()[0] != "Z":
-                    alive.add(pid)
-        except FileNotFoundError:
-            pass
-    return alive
+    return {pid for pid in pids if alive(pid)}
 
 
 @pytest.mark.skipif(not facts.REUSE_PORT_BALANCES, reason="the kernel here does not balance SO_REUSEPORT listeners")

@@ -318,6 +318,8 @@ def spawn_thread(target, args: bytes, inbox_size: int) -> Address:
     started.lock.acquire()  # until its inbox exists, so a send right after spawn() reaches it
     if record.outcome is not None and record.sched is None:  # its scheduler never started
         result(address, record.outcome)
+    if len(parent.children) >= 64:  # a long-lived actor spawning many: forget the ended ones
+        parent.children = [child for child in parent.children if child.outcome is None]
     parent.children.append(record)
     return Address(address.path, address.number, record)
 
