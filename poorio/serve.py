@@ -39,16 +39,15 @@ import os
 import socket
 import time
 
-from .cancel import CancelScope, move_on_after
+from ._core.cancel import CancelScope, move_on_after
+from ._core.group import Group
+from ._core.traps import current_scheduler, sleep
 from .channel import Queue
 from .errors import ActorExitedError, ActorFailedError, ClosedResourceError
-from .events import SIGNAL
-from .group import Group
 from .net import Listener, getaddrinfo, listen_tcp
-from .ops import WOULD_BLOCK, Operation, choice
+from .ops import Operation, choice
 from .platform.facts import REUSE_ADDRESS_IS_SAFE, REUSE_PORT_BALANCES
 from .sync import Event
-from .traps import sleep
 
 __all__ = ["serve_tcp"]
 
@@ -75,8 +74,7 @@ async def serve_tcp(handler, host, port: int, workers: int = 1, *, backlog: int 
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an int >= 1, not {workers!r}")
     stop = Event()  # set by SIGINT/SIGTERM, when this is the main thread
-    async with Group() as signals:
-        await _watch_signals(signals, stop, ("SIGINT", "SIGTERM"))
+    with _StopOnSignals(stop, ("SIGINT", "SIGTERM")):
         if workers == 1:
             listener = await listen_tcp(host, port, backlog=backlog)
             try:
@@ -87,7 +85,6 @@ async def serve_tcp(handler, host, port: int, workers: int = 1, *, backlog: int 
                 listener.close()
         else:
             await _supervise(_handler_name(handler), host, port, workers, backlog, grace, on_ready, stop)
-        signals.cancel_scope.cancel()
 
 
 # -- one server loop, in a worker or in the caller ----------------------------------------
@@ -123,45 +120,38 @@ async def _handle(handler, stream) -> None:
         stream.close()
 
 
-class _SignalOp(Operation):
-    """Ready when one of ``signums`` arrives (the main thread's signal events)."""
+class _StopOnSignals:
+    """While entered, the signals ``names`` set ``stop`` (in the main thread; elsewhere they are left alone).
 
-    __slots__ = ("signums",)
-
-    def __init__(self, signums: tuple) -> None:
-        self.signums = signums
-
-    def attempt(self):
-        return WOULD_BLOCK
-
-    def block(self, waiter) -> None:
-        for signum in self.signums:
-            waiter.watch(SIGNAL, signum)
-
-    def __repr__(self) -> str:
-        return f"a signal of {self.signums}"
-
-
-async def _watch_signals(group: Group, stop: Event, names: tuple) -> None:
-    """From now on, the signals ``names`` set ``stop`` (main thread only; elsewhere they stay as they are).
-
-    One fiber stays parked on all of them for the whole run, so a signal
-    between two waits still finds poorio's handler installed, never the
-    default action.
+    The handlers stay installed for the whole block, not only while a fiber
+    waits, so a signal between two waits never meets the default action.
     """
-    import signal
-    import threading
 
-    signums = tuple(getattr(signal, name) for name in names if hasattr(signal, name))
-    if not signums or threading.current_thread() is not threading.main_thread():
-        return
-    group.spawn(_until_signal, stop, signums, name="stop signals")
-    await sleep(0)  # it parks, and the handlers are in place, before the server starts
+    def __init__(self, stop: Event, names: tuple) -> None:
+        self.stop = stop
+        self.names = names
+        self.scheduler = None
+        self.watched = []
 
+    def __enter__(self):
+        import signal
+        import threading
 
-async def _until_signal(stop: Event, signums: tuple) -> None:
-    await _SignalOp(signums).perform()
-    stop.set()
+        if threading.current_thread() is threading.main_thread():
+            self.scheduler = current_scheduler()
+            for name in self.names:
+                if hasattr(signal, name):
+                    self.scheduler.watch_signal(getattr(signal, name), self)
+                    self.watched.append(getattr(signal, name))
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for signum in self.watched:
+            self.scheduler.unwatch_signal(signum)  # the previous handler comes back
+        self.watched = []
+
+    def on_event(self) -> None:
+        self.stop.set()
 
 
 def _log():
@@ -352,10 +342,8 @@ async def _worker(handler: str, host, port: int, backlog: int, grace: float, ind
         listener = Listener(_bound_socket(await _address(host, port), backlog, reuse_port=True))
     try:
         stop = Event()
-        async with Group() as signals:
-            await _watch_signals(signals, stop, ("SIGTERM",))
+        with _StopOnSignals(stop, ("SIGTERM",)):
             await actors.parent().send(("listening", index, os.getpid()))
             await _serve(listener, target, grace, choice(actors.receive_op(), stop.wait_op()))
-            signals.cancel_scope.cancel()
     finally:
         listener.close()

@@ -20,9 +20,9 @@ import signal
 import socket
 import sys
 
+from .._core.scheduler import current, run, spawn
 from ..errors import Cancelled, MalformedMessageError
 from ..net import SocketStream
-from ..scheduler import current, run, spawn
 from . import _node
 from ._link import _MAIN, Link, _frame
 from .address import Address

@@ -33,7 +33,8 @@ import os
 import socket
 import sys
 
-from ..cancel import CancelScope, fail_after, move_on_after
+from .._core.cancel import CancelScope, fail_after, move_on_after
+from .._core.scheduler import spawn
 from ..errors import (
     ActorExitedError, ClosedResourceError, IncompleteReadError, MalformedMessageError, MessageTooLargeError,
 )  # fmt: skip
@@ -41,7 +42,6 @@ from ..net import SocketStream
 from ..ops import WOULD_BLOCK
 from ..platform import facts
 from ..process import open_process
-from ..scheduler import spawn
 from ..streams import blocking
 from . import _node, codec
 from .address import Address

@@ -23,11 +23,11 @@ import threading
 import weakref
 from _thread import allocate_lock
 
-from ..cancel import CancelScope, move_on_after
+from .._core.cancel import CancelScope, move_on_after
+from .._core.scheduler import current, run, spawn
+from .._core.traps import current_scheduler, suspend
 from ..completion import Completion
 from ..errors import ActorExitedError, ActorFailedError, Cancelled, ClosedResourceError
-from ..scheduler import current, run, spawn
-from ..traps import current_scheduler, suspend
 from . import codec
 from .address import Address
 from .mailbox import Mailbox

@@ -35,9 +35,9 @@ from __future__ import annotations
 from _thread import allocate_lock
 from collections import deque
 
+from .._core.traps import current_scheduler, suspend
 from ..errors import ClosedResourceError
 from ..ops import WOULD_BLOCK, Operation
-from ..traps import current_scheduler, suspend
 
 __all__ = ["Mailbox"]
 
