@@ -204,6 +204,7 @@ async def _supervise(handler: str, host, port: int, workers: int, backlog: int, 
         handed = ()
     else:  # one listener, inherited by every worker
         held = _bound_socket(where, backlog, reuse_port=False)
+        held.setblocking(False)  # shared by the workers' accept loops: it must never block one of them
         handed = (held,)
     address = held.getsockname()[:2]
     state = _Supervision(handler, address, backlog, grace, handed)

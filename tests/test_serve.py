@@ -164,3 +164,22 @@ def test_the_kernel_balances_reuse_port_listeners():
         for sock in listeners:
             sock.close()
     assert sum(counts) == 64 and min(counts) > 0, counts
+
+
+@pytest.mark.skipif(not facts.SOCKETS_PASS_BY_FD, reason="fds are not inherited by number here")
+def test_adopting_an_inherited_listener_keeps_it_non_blocking():
+    """O_NONBLOCK is shared by every worker holding the listener: taking it over must not clear it (PyPy did)."""
+    import fcntl
+
+    from poorio.actors._child import _adopt
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.setblocking(False)
+        adopted = _adopt(os.dup(listener.fileno()))
+        with adopted:
+            flags = fcntl.fcntl(listener.fileno(), fcntl.F_GETFL)
+            assert flags & os.O_NONBLOCK and adopted.gettimeout() == 0.0
+            assert not os.get_inheritable(adopted.fileno())
+    assert socket.getdefaulttimeout() is None

@@ -37,8 +37,7 @@ def main() -> None:
     if how == "share":
         sock = socket.fromshare(sys.stdin.buffer.read())
     else:
-        sock = socket.socket(fileno=int(how))
-        os.set_inheritable(sock.fileno(), False)  # it came inheritable; its own children must not get it
+        sock = _adopt(int(how))
     sys.exit(run(_child_main, sock))
 
 
@@ -91,11 +90,28 @@ async def _watch_parent(link: Link, main_fiber, parent_gone: list) -> None:
 
 
 def _adopt(handle) -> socket.socket:
-    """A socket the parent handed over: an fd number, or ``socket.share()`` data."""
+    """A socket the parent handed over: an fd number, or ``socket.share()`` data; non-blocking.
+
+    Discussion: ``O_NONBLOCK`` belongs to the open file description, which
+    an inherited listener shares with the other workers.  PyPy's
+    ``socket.socket(fileno=...)`` makes it *blocking* under the default
+    timeout (CPython leaves it alone) -- and another worker, losing the
+    race for a connection, would then block inside ``accept()``, its whole
+    scheduler frozen.  With a default timeout of 0 the socket is made
+    non-blocking instead, which every worker wants anyway.  (At boot the
+    child has one thread, so the process-wide default is briefly ours.)
+    """
     if type(handle) is bytes:
-        return socket.fromshare(handle)
-    sock = socket.socket(fileno=handle)
-    os.set_inheritable(sock.fileno(), False)
+        sock = socket.fromshare(handle)
+        sock.setblocking(False)
+        return sock
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(0.0)
+    try:
+        sock = socket.socket(fileno=handle)
+    finally:
+        socket.setdefaulttimeout(previous)
+    os.set_inheritable(sock.fileno(), False)  # it came inheritable; its own children must not get it
     return sock
 
 
