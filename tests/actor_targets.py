@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import poorio
 from poorio import actors
@@ -68,7 +69,12 @@ async def unsendable_result():
 
 
 def alive(pid: int) -> bool:
-    """Whether process ``pid`` exists and is not a zombie (so: exited *and* reaped, when False)."""
+    """Whether process ``pid`` exists and is not a zombie (so: exited *and* reaped, when False).
+
+    POSIX only: on Windows ``os.kill(pid, 0)`` would terminate the process.
+    """
+    if sys.platform == "win32":
+        raise NotImplementedError("alive() asks /proc or kill(pid, 0): POSIX only")
     try:
         with open(f"/proc/{pid}/stat") as stat:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"

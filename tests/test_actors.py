@@ -153,7 +153,7 @@ def test_killing_an_actor(kind):
     if kind == "process":
         assert error.exitcode == (-signal.SIGKILL if hasattr(signal, "SIGKILL") else error.exitcode)
         assert "killed" in error.remote_message or "exited" in error.remote_message
-        assert not targets.alive(pid)
+        assert sys.platform == "win32" or not targets.alive(pid)
     else:
         assert error.remote_type == "poorio.errors.Cancelled"
 
@@ -264,7 +264,8 @@ def test_an_ending_parent_stops_and_reaps_its_actors():
 
     run(main)
     child = [pid for pid in pids if pid != os.getpid()]
-    assert len(child) == 1 and not targets.alive(child[0])  # exited and reaped (a zombie would be "alive")
+    assert len(child) == 1
+    assert sys.platform == "win32" or not targets.alive(child[0])  # exited and reaped (a zombie would be "alive")
     deadline = time.monotonic() + LIMIT
     while _actor_threads() and time.monotonic() < deadline:  # its last step, after it reported its end
         time.sleep(0.01)

@@ -14,6 +14,7 @@ import time
 import pytest
 
 import poorio
+import poorio.serve
 from actor_targets import alive
 from fiber_helpers import run
 from poorio.platform import facts
@@ -97,6 +98,7 @@ def pids_until(port: int, wanted) -> set:
     raise AssertionError(f"only reached {seen}")
 
 
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="stops the server with POSIX signals")
 @pytest.mark.parametrize("reuse_port", MODES)
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGINT"])
 def test_two_workers_serve_survive_a_crash_and_stop_cleanly(reuse_port, how):
@@ -127,6 +129,54 @@ def test_two_workers_serve_survive_a_crash_and_stop_cleanly(reuse_port, how):
     assert b"worker" in err and b"failed" in err and b"starting it again" in err, err
     assert b"exited with status 3" in err, err
     assert not _alive_of(first | later)  # every worker was stopped and reaped
+
+
+async def avisit(port: int, answer: bytes = b"hi\n") -> int:
+    """``visit`` from a fiber, over poorio's own streams."""
+    stream = await poorio.connect_tcp("127.0.0.1", port)
+    async with stream:
+        pid = int(await stream.read_line())
+        await stream.write_all(answer)
+        if answer != b"crash\n":
+            assert await stream.read_line() == b"bye\n"
+        else:
+            assert await stream.read_line() == b""  # the worker died
+        return pid
+
+
+@pytest.mark.parametrize("reuse_port", MODES)
+def test_workers_serve_from_a_fiber_restart_after_a_crash_and_stop_when_cancelled(reuse_port, monkeypatch, caplog):
+    monkeypatch.setattr(poorio.serve, "REUSE_PORT_BALANCES", reuse_port)
+
+    async def until(port, wanted):
+        seen = set()
+        while not wanted(seen):
+            seen.add(await avisit(port))
+            await poorio.sleep(0.005)
+        return seen
+
+    async def main():
+        ready = poorio.Completion()
+        with poorio.fail_after(LIMIT):
+            server = poorio.spawn(functools.partial(
+                poorio.serve_tcp, "serve_targets:whoami", "127.0.0.1", 0, 2, on_ready=ready.callback, grace=1
+            ))
+            _, port = await ready
+            first = await until(port, lambda seen: len(seen) == 2)
+            victim = await avisit(port, b"crash\n")
+            later = await until(port, lambda seen: len(seen - first) >= 1 and len(seen) >= 2)
+            server.cancel()  # stops every worker: each closes its listener and exits
+            try:
+                await server.join()
+            except poorio.Cancelled:
+                pass  # the server's own cancellation, re-raised by join
+        return first, victim, later, server
+
+    with caplog.at_level("ERROR", logger="poorio"):
+        first, victim, later, server = run(main)
+    assert victim in first and len(later - first) == 1
+    assert server.cancelled()
+    assert any("worker" in r.getMessage() and "starting it again" in r.getMessage() for r in caplog.records)
 
 
 def _alive_of(pids) -> set:
