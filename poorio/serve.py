@@ -176,9 +176,21 @@ def _resolve(handler):
 
 
 def _handler_name(handler) -> str:
+    """``"module:function"`` for the workers to import; the module must at least be findable here.
+
+    Raises:
+        ValueError: a name without a colon.
+        ModuleNotFoundError: the module cannot be found (caught here, not in a restart loop of workers).
+        TypeError: a function the workers could not import by name.
+    """
     if isinstance(handler, str):
-        if ":" not in handler:
+        module, sep, qualname = handler.partition(":")
+        if not sep or not module or not qualname:
             raise ValueError(f"a handler name is 'module:function', not {handler!r}")
+        from importlib.util import find_spec
+
+        if find_spec(module) is None:
+            raise ModuleNotFoundError(f"no module named {module!r} (the handler {handler!r})", name=module)
         return handler
     from .actors._link import _target_spec
 

@@ -53,6 +53,10 @@ def test_bad_arguments():
 
         with pytest.raises(TypeError, match="importable by name"):
             await poorio.serve_tcp(local, "127.0.0.1", 0, 2)
+        with pytest.raises(ModuleNotFoundError, match="no_such_module"):
+            await poorio.serve_tcp("no_such_module:handler", "127.0.0.1", 0, 2)
+        with pytest.raises(ValueError, match="module:function"):
+            await poorio.serve_tcp("serve_targets", "127.0.0.1", 0, 2)
         return True
 
     assert run(main)
