@@ -57,7 +57,7 @@ _FAST = 2.0  # a worker that dies sooner than this after starting is "failing fa
 
 
 async def serve_tcp(handler, host, port: int, workers: int = 1, *, backlog: int = 128, grace: float = 5.0,
-                    on_ready=None) -> None:
+                    on_ready=None, factory_args=None) -> None:
     """Serve TCP on ``host``:``port``, running ``await handler(stream)`` in a new fiber per connection.
 
     Runs until SIGINT/SIGTERM (in the main thread) or until cancelled; then
@@ -66,9 +66,17 @@ async def serve_tcp(handler, host, port: int, workers: int = 1, *, backlog: int 
     worker listens (``port=0``: the port the kernel chose).  A handler's
     exception is logged; the stream is closed after the handler returns.
 
+    With ``factory_args`` (a tuple of plain data, copied to each worker),
+    ``handler`` is a factory instead: each worker calls (and, if it is
+    async, awaits) ``handler(*factory_args)`` once, and serves every
+    connection with the handler it returns -- so a layer above can name
+    what to serve (``("myapp:app",)``) without an environment variable.
+
     Raises:
         ValueError: ``workers`` is below 1.
-        TypeError: with ``workers > 1``, a handler that is not importable by name.
+        TypeError: with ``workers > 1``, a handler that is not importable by
+            name, or ``factory_args`` that cannot be sent.
+        ModuleNotFoundError: with ``workers > 1``, the handler's module cannot be found.
         OSError: the port cannot be bound (unmodified, e.g. ``EADDRINUSE``).
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -80,11 +88,16 @@ async def serve_tcp(handler, host, port: int, workers: int = 1, *, backlog: int 
             try:
                 if on_ready is not None:
                     on_ready(listener.local_address[:2])
-                await _serve(listener, _resolve(handler), grace, stop.wait_op())
+                target = await _make_handler(_resolve(handler), factory_args)
+                await _serve(listener, target, grace, stop.wait_op())
             finally:
                 listener.close()
         else:
-            await _supervise(_handler_name(handler), host, port, workers, backlog, grace, on_ready, stop)
+            config = {
+                "handler": _handler_name(handler), "backlog": backlog, "grace": grace,
+                "factory_args": None if factory_args is None else list(factory_args),
+            }  # fmt: skip
+            await _supervise(config, host, port, workers, on_ready, stop)
 
 
 # -- one server loop, in a worker or in the caller ----------------------------------------
@@ -175,6 +188,16 @@ def _resolve(handler):
     return target
 
 
+async def _make_handler(handler, factory_args):
+    """``handler``, or what the factory ``handler(*factory_args)`` makes (awaited if it is a coroutine)."""
+    if factory_args is None:
+        return handler
+    made = handler(*factory_args)
+    if hasattr(made, "__await__"):
+        made = await made
+    return made
+
+
 def _handler_name(handler) -> str:
     """``"module:function"`` for the workers to import; the module must at least be findable here.
 
@@ -206,8 +229,7 @@ def _handler_name(handler) -> str:
 # -- the supervisor and its workers ---------------------------------------------------------
 
 
-async def _supervise(handler: str, host, port: int, workers: int, backlog: int, grace: float, on_ready,
-                     stop: Event) -> None:
+async def _supervise(config: dict, host, port: int, workers: int, on_ready, stop: Event) -> None:
     from . import actors
 
     where = await _address(host, port)
@@ -215,11 +237,11 @@ async def _supervise(handler: str, host, port: int, workers: int, backlog: int, 
         held = _bound_socket(where, None, reuse_port=True)
         handed = ()
     else:  # one listener, inherited by every worker
-        held = _bound_socket(where, backlog, reuse_port=False)
+        held = _bound_socket(where, config["backlog"], reuse_port=False)
         held.setblocking(False)  # shared by the workers' accept loops: it must never block one of them
         handed = (held,)
     address = held.getsockname()[:2]
-    state = _Supervision(handler, address, backlog, grace, handed)
+    state = _Supervision(config, address, handed)
     try:
         async with Group() as group:
             state.group = group
@@ -244,7 +266,7 @@ async def _supervise(handler: str, host, port: int, workers: int, backlog: int, 
             finally:
                 state.stopping = True
                 with CancelScope(shield=True):
-                    await _stop_workers(state.live, grace)
+                    await _stop_workers(state.live, config["grace"])
                 group.cancel_scope.cancel()  # the watchers and pending restarts
     finally:
         held.close()
@@ -253,11 +275,9 @@ async def _supervise(handler: str, host, port: int, workers: int, backlog: int, 
 class _Supervision:
     """The supervisor's view of its workers: which run, which listen, how often each failed fast."""
 
-    def __init__(self, handler: str, address: tuple, backlog: int, grace: float, handed: tuple) -> None:
-        self.handler = handler
+    def __init__(self, config: dict, address: tuple, handed: tuple) -> None:
+        self.config = config  # what every worker gets: handler name, factory_args, backlog, grace
         self.address = address
-        self.backlog = backlog
-        self.grace = grace
         self.handed = handed  # sockets every worker inherits (the shared listener), or ()
         self.ended = Queue(64)  # (index, address, error or None) of each worker that ended
         self.live = {}  # index -> (address, started at)
@@ -272,8 +292,7 @@ class _Supervision:
         if self.stopping:
             return
         host, port = self.address
-        worker = actors.spawn(_worker, self.handler, host, port, self.backlog, self.grace, index,
-                              kind="process", sockets=self.handed)
+        worker = actors.spawn(_worker, self.config, host, port, index, kind="process", sockets=self.handed)
         self.live[index] = (worker, time.monotonic())
         self.group.spawn(_watch, index, worker, self.ended, name=f"watch worker {index}")
 
@@ -343,11 +362,12 @@ def _bound_socket(where, backlog: int | None, reuse_port: bool) -> socket.socket
     return sock
 
 
-async def _worker(handler: str, host, port: int, backlog: int, grace: float, index: int) -> None:
+async def _worker(config: dict, host, port: int, index: int) -> None:
     """A worker process's main actor: listen, report, serve until told to stop (or SIGTERM)."""
     from . import actors
 
-    target = _resolve(handler)
+    backlog, grace = config["backlog"], config["grace"]
+    target = await _make_handler(_resolve(config["handler"]), config["factory_args"])
     inherited = actors.inherited_sockets()
     if inherited:
         listener = Listener(inherited[0])

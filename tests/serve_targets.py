@@ -16,3 +16,12 @@ async def whoami(stream):
 
 async def echo_line(stream):
     await stream.write_all(await stream.read_line(max_size=1024))
+
+
+def greeter(word):
+    """A handler factory: each worker calls it once with ``serve_tcp``'s ``factory_args``."""
+
+    async def greet(stream):
+        await stream.write_all(f"{word} from {os.getpid()}\n".encode())
+
+    return greet

@@ -43,6 +43,30 @@ def test_one_worker_is_the_plain_in_process_server():
     assert run(main) == ([b"one\n", b"two\n"], True)
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_handler_factory_is_called_once_per_worker_with_factory_args(workers):
+    async def main():
+        ready = poorio.Completion()
+        with poorio.fail_after(LIMIT):
+            server = poorio.spawn(functools.partial(
+                poorio.serve_tcp, "serve_targets:greeter", "127.0.0.1", 0, workers,
+                on_ready=ready.callback, factory_args=("hello",),
+            ))
+            _, port = await ready
+            stream = await poorio.connect_tcp("127.0.0.1", port)
+            async with stream:
+                line = await stream.read_line()
+            server.cancel()
+            try:
+                await server.join()
+            except poorio.Cancelled:
+                pass
+        return line
+
+    word, _, pid = run(main).decode().split()
+    assert word == "hello" and (int(pid) == os.getpid()) == (workers == 1)
+
+
 def test_bad_arguments():
     async def main():
         with pytest.raises(ValueError, match="workers"):
@@ -57,6 +81,8 @@ def test_bad_arguments():
             await poorio.serve_tcp("no_such_module:handler", "127.0.0.1", 0, 2)
         with pytest.raises(ValueError, match="module:function"):
             await poorio.serve_tcp("serve_targets", "127.0.0.1", 0, 2)
+        with pytest.raises(TypeError, match="cannot carry"):
+            await poorio.serve_tcp("serve_targets:greeter", "127.0.0.1", 0, 2, factory_args=({1},))
         return True
 
     assert run(main)
