@@ -215,15 +215,9 @@ def _handler_name(handler) -> str:
         if find_spec(module) is None:
             raise ModuleNotFoundError(f"no module named {module!r} (the handler {handler!r})", name=module)
         return handler
-    from .actors._link import _target_spec
+    from .actors import importable_name
 
-    module, qualname, main_file = _target_spec(handler)
-    if main_file is not None:
-        raise TypeError(
-            f"{handler!r} is defined in the main script; workers import the handler by name: "
-            "move it into a module, or pass 'module:function'"
-        )
-    return f"{module}:{qualname}"
+    return importable_name(handler)
 
 
 # -- the supervisor and its workers ---------------------------------------------------------

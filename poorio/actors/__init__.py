@@ -48,7 +48,7 @@ from .address import Address
 from .codec import MAX_MESSAGE_SIZE
 
 __all__ = [
-    "spawn", "receive", "receive_op", "me", "parent", "inherited_sockets", "Address", "MAX_MESSAGE_SIZE", "DEFAULT_INBOX_SIZE",
+    "spawn", "receive", "receive_op", "me", "parent", "inherited_sockets", "importable_name", "Address", "MAX_MESSAGE_SIZE", "DEFAULT_INBOX_SIZE",
     "ActorExitedError", "ActorFailedError", "MessageTooLargeError", "MalformedMessageError",
 ]  # fmt: skip
 
@@ -113,6 +113,23 @@ def me() -> Address:
 def inherited_sockets() -> list:
     """The sockets this process actor's parent handed over with ``spawn(..., sockets=...)``; yours to close."""
     return list(_node.node.inherited)
+
+
+def importable_name(target) -> str:
+    """``"module:function"``: the name a fresh interpreter imports ``target`` by (for workers, configs...).
+
+    Raises:
+        TypeError: ``target`` is a lambda, a nested function, or lives in
+            the main script or an interactive session (a process actor can
+            still run a main script's function; a name alone cannot).
+        ValueError: a string that is not ``"module:function"``.
+    """
+    from ._link import target_spec
+
+    module, qualname, main_file = target_spec(target)
+    if main_file is not None:
+        raise TypeError(f"{target!r} is defined in the main script: move it into a module to name it")
+    return f"{module}:{qualname}"
 
 
 def parent():

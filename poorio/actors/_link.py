@@ -161,7 +161,7 @@ async def _forward(address: Address, payload: bytes) -> None:
 # -- the parent's side -------------------------------------------------------------------
 
 
-def _target_spec(target) -> tuple:
+def target_spec(target) -> tuple:
     """``(module, qualname, main_file)`` naming ``target`` so a fresh interpreter can import it."""
     if isinstance(target, str):
         module, sep, qualname = target.partition(":")
@@ -195,7 +195,7 @@ def spawn_process(target, args: bytes, inbox_size: int, sockets: tuple = ()) -> 
     ``sockets`` are handed to the child too (a listener its workers share);
     it finds them in ``_node.node.inherited``.
     """
-    module, qualname, main_file = _target_spec(target)
+    module, qualname, main_file = target_spec(target)
     parent = _node.current_actor()
     node = _node.node
     index = node.new_child()
@@ -229,6 +229,35 @@ def spawn_process(target, args: bytes, inbox_size: int, sockets: tuple = ()) -> 
     return Address(path, 1, record)
 
 
+def _interpreter_flags() -> list:
+    """The command-line flags that give a fresh interpreter this one's settings (as multiprocessing's spawn does).
+
+    From the public ``sys.flags`` and ``sys.warnoptions``: -O, -B, -S, -I
+    (or -E, -s), -b, -W and the -X modes they record; other -X options are
+    not carried over.
+    """
+    flags = sys.flags
+    args = ["-" + "O" * flags.optimize] if flags.optimize else []
+    for name, letter in (("dont_write_bytecode", "B"), ("no_site", "S"), ("bytes_warning", "b")):
+        if getattr(flags, name):
+            args.append("-" + letter * getattr(flags, name))
+    if flags.isolated:
+        args.append("-I")
+    else:
+        if flags.ignore_environment:
+            args.append("-E")
+        if flags.no_user_site:
+            args.append("-s")
+    implied = {"default::BytesWarning", "error::BytesWarning"} if flags.bytes_warning else set()
+    if getattr(flags, "dev_mode", False):
+        implied.add("default")
+        args += ["-X", "dev"]
+    if getattr(flags, "utf8_mode", 0) == 1:
+        args += ["-X", "utf8"]
+    args += ["-W" + option for option in sys.warnoptions if option not in implied]
+    return args
+
+
 def _start(theirs: socket.socket, sockets: tuple) -> tuple:
     """The child interpreter, given ``theirs`` (and ``sockets``): its ``Process``, and how it finds ``sockets``."""
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -236,9 +265,7 @@ def _start(theirs: socket.socket, sockets: tuple) -> tuple:
         f"import sys; sys.path.insert(0, {package_root!r}); "
         "from poorio.actors._child import main; main()"
     )
-    import subprocess
-
-    flags = subprocess._args_from_interpreter_flags()  # -O, -X ..., as multiprocessing does
+    flags = _interpreter_flags()
     if facts.SOCKETS_PASS_BY_FD:
         fd = theirs.fileno()
         handed = [sock.fileno() for sock in sockets]
