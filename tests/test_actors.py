@@ -310,3 +310,32 @@ def test_a_killed_parent_takes_its_process_actors_with_it():
     while any(targets.alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(targets.alive(pid) for pid in pids)  # they saw EOF on their link and exited (init reaped them)
+
+
+UNGUARDED = textwrap.dedent(
+    """
+    import poorio
+    from poorio import actors
+
+    async def work():
+        return 1
+
+    async def main():
+        try:
+            await actors.spawn(work, kind="process").join()
+        except actors.ActorFailedError as error:
+            print(error.remote_type, error.remote_message)
+
+    poorio.run(main)  # not under `if __name__ == "__main__":`
+    """
+)
+
+
+def test_a_main_script_without_the_main_guard_is_a_clear_failure(tmp_path):
+    script = tmp_path / "unguarded.py"
+    script.write_text(UNGUARDED)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=LIMIT, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("RuntimeError a process actor could not load the main script"), done.stdout
+    assert 'if __name__ == "__main__":' in done.stdout

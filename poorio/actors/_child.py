@@ -126,7 +126,13 @@ def _import(module_name: str, qualname: str, main_file):
             spec = importlib.util.spec_from_file_location(_MAIN, main_file)
             module = importlib.util.module_from_spec(spec)
             sys.modules[_MAIN] = module
-            spec.loader.exec_module(module)
+            try:
+                spec.loader.exec_module(module)
+            except Exception as error:
+                raise RuntimeError(
+                    f"a process actor could not load the main script {main_file!r} to find {qualname!r}: {error!r}; "
+                    'keep the program\'s start under `if __name__ == "__main__":`'
+                ) from error
     else:
         module = importlib.import_module(module_name)
     target = module
