@@ -46,6 +46,9 @@ _LAZY = {
     "listen_tcp": "net", "connect_unix": "net", "listen_unix": "net", "open_udp": "net",
     "getaddrinfo": "net",
     "run_in_thread": "threads",
+    "Completion": "completion",
+    "serve_tcp": "serve",
+    "actors": "actors",
     "open_file": "files",
     "open_process": "process", "run_process": "process", "Process": "process",
     "PIPE": "process", "STDOUT": "process", "DEVNULL": "process",
@@ -54,7 +57,9 @@ _LAZY = {
 }  # fmt: skip
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
-    from . import from_thread, system
+    from . import actors, from_thread, system
+    from .completion import Completion
+    from .serve import serve_tcp
     from .files import open_file
     from .net import (
         DatagramSocket, Listener, SocketStream, connect_tcp, connect_unix, getaddrinfo, listen_tcp,
@@ -97,6 +102,6 @@ __all__ = list(_errors_all) + [
     "Stream", "pipe", "SocketStream", "Listener", "DatagramSocket", "connect_tcp", "listen_tcp",
     "connect_unix", "listen_unix", "open_udp", "getaddrinfo",
     # threads, files, subprocesses, stdio
-    "run_in_thread", "from_thread", "open_file", "open_process", "run_process", "Process", "PIPE", "STDOUT",
-    "DEVNULL", "system",
+    "run_in_thread", "from_thread", "Completion", "actors", "serve_tcp", "open_file", "open_process", "run_process",
+    "Process", "PIPE", "STDOUT", "DEVNULL", "system",
 ]  # fmt: skip

@@ -26,6 +26,10 @@ __all__ = [
     "ChannelClosedError",
     "LimitOverrunError",
     "IncompleteReadError",
+    "MessageTooLargeError",
+    "MalformedMessageError",
+    "ActorExitedError",
+    "ActorFailedError",
     "Cancelled",
     "BaseExceptionGroup",
     "ExceptionGroup",
@@ -99,6 +103,43 @@ class IncompleteReadError(PoorioError, EOFError):
         )
         self.partial = partial
         self.expected = expected
+
+
+class MessageTooLargeError(PoorioError, ValueError):
+    """An actor message encodes to more bytes than the limit (``poorio.actors.MAX_MESSAGE_SIZE``)."""
+
+
+class MalformedMessageError(PoorioError, ValueError):
+    """Bytes received as an actor message or frame do not decode (corrupt, truncated or hostile)."""
+
+
+class ActorExitedError(PoorioError):
+    """The actor has ended (or its process is gone): it takes no more messages."""
+
+
+class ActorFailedError(PoorioError):
+    """An actor ended with an exception, or its process died; raised by ``join()``.
+
+    ``remote_type`` and ``remote_message`` name the actor's exception (as
+    text: nothing received from another process is turned back into code),
+    ``remote_traceback`` is its formatted traceback, and ``exitcode`` the
+    process's exit status when the process itself died (``-9``: killed by
+    SIGKILL), else None.
+    """
+
+    def __init__(self, message: str, remote_type: str = "", remote_message: str = "",
+                 remote_traceback: str = "", exitcode: "int | None" = None) -> None:
+        super().__init__(message)
+        self.remote_type = remote_type
+        self.remote_message = remote_message
+        self.remote_traceback = remote_traceback
+        self.exitcode = exitcode
+
+    def __str__(self) -> str:
+        text = str(self.args[0]) if self.args else ""
+        if self.remote_traceback:
+            text += "\n\nThe actor's traceback:\n" + self.remote_traceback.rstrip("\n")
+        return text
 
 
 class Cancelled(BaseException):

@@ -34,9 +34,9 @@ nothing behind.
 A *waiter* is what ``block`` is handed: the fiber's ``Suspension`` itself
 for a lone operation, or a ``_Branch`` for one branch of a choice.  Both
 offer ``done``, ``fiber``, ``scheduler``, ``complete(value)``,
-``fail(error)``, ``on_wake(callback)``, ``watch_fd(fd, direction)`` and
-``watch_deadline(deadline)``.  Objects that fibers wait on queue their
-waiters in a ``WaitQueue``.
+``fail(error)``, ``on_wake(callback)``, ``watch_fd(fd, direction)``,
+``watch_deadline(deadline)`` and ``expect_thread()``.  Objects that fibers
+wait on queue their waiters in a ``WaitQueue``.
 """
 
 from __future__ import annotations
@@ -252,6 +252,9 @@ class _Branch:
 
     def watch_deadline(self, deadline: float) -> None:
         self.susp.watch_deadline(deadline, (self.index, None))
+
+    def expect_thread(self) -> None:
+        self.susp.expect_thread()
 
 
 class _Entry:

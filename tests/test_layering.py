@@ -73,7 +73,7 @@ LAYERS = [
     ("core", {"_core"}),
     ("ops", {"ops", "channel", "sync", "completion"}),
     ("io", {"streams", "net", "tls", "system", "process", "_childwatch", "files", "threads", "from_thread"}),
-    ("applications", {"selector", "aio", "actors", "http", "__init__", "__main__"}),
+    ("applications", {"selector", "aio", "actors", "serve", "http", "__init__", "__main__"}),
 ]
 
 

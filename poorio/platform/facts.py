@@ -10,7 +10,10 @@ from __future__ import annotations
 import socket
 import sys
 
-__all__ = ["POLLS_PIPES", "SIGNAL_WAKEUP_BY_DUP", "REUSE_ADDRESS_IS_SAFE", "SO_NOSIGPIPE", "CONNECT_CHECK_INTERVAL"]
+__all__ = [
+    "POLLS_PIPES", "SIGNAL_WAKEUP_BY_DUP", "REUSE_ADDRESS_IS_SAFE", "SO_NOSIGPIPE", "CONNECT_CHECK_INTERVAL",
+    "SOCKETS_PASS_BY_FD", "REUSE_PORT_BALANCES",
+]
 
 _WINDOWS = sys.platform == "win32"
 
@@ -41,3 +44,16 @@ CONNECT_CHECK_INTERVAL: float | None = 0.5 if _WINDOWS else None
 #: ``MSG_NOSIGNAL`` send flag is missing (macOS); ``None`` where there is none.
 #: Python's ``socket`` module does not export it on every version that has it.
 SO_NOSIGPIPE: int | None = getattr(socket, "SO_NOSIGPIPE", 0x1022 if sys.platform == "darwin" else None)
+
+#: A child process can be handed a socket by its fd number (``pass_fds``).
+#: False on Windows, where a socket is a handle that reaches a child through
+#: ``socket.share(pid)`` and ``socket.fromshare(data)`` instead.
+SOCKETS_PASS_BY_FD: bool = not _WINDOWS
+
+#: Several listening sockets may bind one TCP port with ``SO_REUSEPORT`` and
+#: the kernel spreads incoming connections over them (Linux 3.9+).  On macOS
+#: and the BSDs the option lets them bind, but the kernel hands every
+#: connection to one of them (FreeBSD's balancing option is another,
+#: ``SO_REUSEPORT_LB``); Windows has no such option.  Where False, worker
+#: processes share one inherited listener instead.
+REUSE_PORT_BALANCES: bool = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")

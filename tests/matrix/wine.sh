@@ -59,6 +59,8 @@ TESTS=(
     tests/test_threads.py tests/test_files.py tests/test_streams_keep.py
     tests/test_net.py tests/test_net_demos.py tests/test_demos_fibers.py
     tests/test_selector.py tests/test_aio.py tests/test_process_portable.py tests/test_system_portable.py
+    tests/test_completion.py tests/test_actor_codec.py tests/test_actor_link.py tests/test_actors.py tests/test_serve.py
+    tests/test_demos_actors.py
 )
 
 export WINEPREFIX=$WORK/prefix
