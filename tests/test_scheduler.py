@@ -714,3 +714,49 @@ def test_a_burst_of_ready_fibers_does_not_starve_io(backend):
             b.close()
 
     assert run(main, backend=backend) <= 200  # not after all 10,000
+
+
+_OUT_OF_FDS_CHILD = """
+import os, resource, sys
+sys.path.insert(0, sys.argv[1])
+import poorio
+assert "logging" not in sys.modules  # the report below must not need to import it
+
+async def doomed():
+    raise LookupError("reported while out of fds")
+
+async def main():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))
+    hogs = []
+    try:
+        while True:
+            hogs.append(os.dup(0))
+    except OSError:
+        pass                                  # EMFILE: not one fd left
+    poorio.spawn(doomed)                      # fails, unjoined: run() reports it
+    await poorio.sleep(0)
+    await poorio.sleep(0)
+    for fd in hogs:
+        os.close(fd)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    return 42
+
+print(poorio.run(main))
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_NOFILE is POSIX")
+def test_an_error_report_needs_no_fd(backend):
+    """Out of fds, a failed fiber is still reported, and run() still returns main's result."""
+    import os
+    import subprocess
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, POORIO_BACKEND=backend)
+    proc = subprocess.run(
+        [sys.executable, "-c", _OUT_OF_FDS_CHILD, root], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["42"]
+    assert "reported while out of fds" in proc.stderr and "LookupError" in proc.stderr
