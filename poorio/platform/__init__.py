@@ -35,7 +35,10 @@ import os
 import sys
 
 from ..errors import BackendUnavailableError
-from ._base import DEFAULT_CAPACITY, ERROR, HANGUP, INTEREST, READABLE, WRITABLE, PoolBase, PoolStatistics, fd_is_gone
+from ._base import (
+    DEFAULT_CAPACITY, ERROR, HANGUP, INTEREST, MAX_CAPACITY, READABLE, WRITABLE, PoolBase, PoolStatistics,
+    default_capacity, fd_is_gone,
+)  # fmt: skip
 from ._libc import MULTIARCH, POINTER_SIZE, fileno
 
 __all__ = [
@@ -45,6 +48,8 @@ __all__ = [
     "HANGUP",
     "INTEREST",
     "DEFAULT_CAPACITY",
+    "MAX_CAPACITY",
+    "default_capacity",
     "SocketIoPool",
     "PoolBase",
     "PoolStatistics",

@@ -12,13 +12,14 @@ from __future__ import annotations
 import errno
 import math
 import time
+
 from ..errors import AlreadyRegisteredError, ClosedResourceError, NotRegisteredError, PoolFullError
 from ..record import Record
 from ._libc import fileno
 
 __all__ = [
     "PoolBase", "timeout_ms", "PoolStatistics", "READABLE", "WRITABLE", "ERROR", "HANGUP", "INTEREST",
-    "DEFAULT_CAPACITY", "fd_is_gone",
+    "DEFAULT_CAPACITY", "MAX_CAPACITY", "FALLBACK_CAPACITY", "default_capacity", "check_capacity", "fd_is_gone",
 ]  # fmt: skip
 
 # The portable event vocabulary.  The values are POSIX poll(2)'s POLLIN,
@@ -31,11 +32,52 @@ ERROR = 0x008  # reported whether asked for or not
 HANGUP = 0x010  # reported whether asked for or not
 INTEREST = READABLE | WRITABLE  # what may be asked for
 
-DEFAULT_CAPACITY = 1024
+DEFAULT_CAPACITY = 1024  # a bare pool's; event sets and schedulers default to default_capacity()
+# An fd is a C int, so no pool can ever hold more distinct fds than this; a
+# larger capacity is a mistake, refused rather than half-honoured.
+MAX_CAPACITY = 2**31 - 1
+# Where the fd limit cannot be read (Windows has none for sockets).
+FALLBACK_CAPACITY = 4096
 
 # epoll_wait and poll take an int of milliseconds; clamp far-future timeouts
 # (about 24.8 days) rather than overflow into "negative = forever".
 _MAX_TIMEOUT_MS = 2**31 - 1
+
+
+def default_capacity() -> int:
+    """How many fds an event set or scheduler watches unless told: the process's fd limit.
+
+    A process cannot open more fds than its soft ``RLIMIT_NOFILE``, so a
+    pool of that size is never the first thing to run out: the kernel's
+    ``EMFILE`` comes first.  Read at each call, so a program that raises
+    its limit first gets a pool to match.  No pool allocates for its whole
+    capacity up front (poll's array grows as fds come), so a large limit
+    costs nothing until it is used.  ``FALLBACK_CAPACITY`` where the limit
+    cannot be read (Windows).
+    """
+    try:
+        import resource  # on first use, not with poorio: a bare pool never asks
+    except ImportError:  # Windows: no fd limit to read
+        return FALLBACK_CAPACITY
+    try:
+        soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (OSError, ValueError):
+        return FALLBACK_CAPACITY
+    if soft == resource.RLIM_INFINITY or soft > MAX_CAPACITY:
+        return MAX_CAPACITY
+    return soft if soft > 0 else FALLBACK_CAPACITY
+
+
+def check_capacity(capacity, limit: int = MAX_CAPACITY) -> int:
+    """``capacity`` if it is an int from 1 to ``limit``.
+
+    Raises:
+        ValueError: anything else -- a bool, a float, zero, or more fds than
+            any process can hold (``MAX_CAPACITY``; an fd is a C int).
+    """
+    if isinstance(capacity, bool) or not isinstance(capacity, int) or not 1 <= capacity <= limit:
+        raise ValueError(f"capacity must be an int from 1 to {limit} (an fd is a C int), not {capacity!r}")
+    return capacity
 
 
 class PoolStatistics(Record):
@@ -90,9 +132,7 @@ class PoolBase:
     backend = "abstract"
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
-        if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1:
-            raise ValueError(f"capacity must be a positive int, not {capacity!r}")
-        self.capacity = capacity
+        self.capacity = check_capacity(capacity)
         self.truncated = False  # the last cycle filled its buffer: more fds may be ready than it returned
         self._events: dict = {}  # fd -> the interest flags registered for it
         self._closed = False
