@@ -760,3 +760,43 @@ def test_an_error_report_needs_no_fd(backend):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["42"]
     assert "reported while out of fds" in proc.stderr and "LookupError" in proc.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_NOFILE is POSIX")
+def test_the_default_capacity_is_the_fd_limit_and_holds_more_than_1024_waits(backend):
+    """1,100 fibers wait on 1,100 fds at once: the default pool used to hold 1,024 and fail the rest."""
+    import resource
+    import socket
+
+    from poorio.platform import default_capacity
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = 2 * 1100 + 64
+    if soft < need:
+        if hard != resource.RLIM_INFINITY and hard < need:
+            pytest.skip(f"RLIMIT_NOFILE's hard limit ({hard}) is below the {need} fds this needs")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+    pairs = []
+    try:
+        pairs = [socket.socketpair() for _ in range(1100)]
+
+        async def waiter(sock):
+            await wait_readable(sock)
+            return sock.recv(1)
+
+        async def main():
+            assert stats().capacity == default_capacity() == resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+            async with poorio.Group() as g:
+                fibers = [g.spawn(waiter, a) for a, _ in pairs]
+                await sleep(0)
+                assert stats().fds == len(pairs)  # every one of them watched at once
+                for _, b in pairs:
+                    b.send(b"!")
+            return [f.result() for f in fibers]
+
+        assert poorio_run(main, backend=backend) == [b"!"] * len(pairs)
+    finally:
+        for a, b in pairs:
+            a.close()
+            b.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

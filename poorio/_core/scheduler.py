@@ -38,7 +38,6 @@ from time import monotonic as _monotonic
 
 from ..errors import AlreadyRegisteredError, BusyResourceError, Cancelled, ClosedResourceError, DeadlockError
 from ..events.notifier import Notifier
-from ..platform import DEFAULT_CAPACITY
 from ..record import Record
 from .fiber import Fiber, Suspension
 from .traps import Checkpoint, Sleep, Suspend, YieldForIo, _thread_state, current_scheduler, fd_of
@@ -106,11 +105,13 @@ class _Call:
 class Scheduler:
     """Runs fibers on one thread, over one ``Notifier`` (and so one ``SocketIoPool``).
 
-    ``capacity`` bounds how many fds can be watched at once; ``backend``
-    picks the pool's mechanism (default: the best here).
+    ``capacity`` bounds how many fds can be watched at once -- by default
+    the process's fd limit (``poorio.platform.default_capacity()``), so a
+    server runs out of fds (and backs off at ``accept``) before its pool
+    fills; ``backend`` picks the pool's mechanism (default: the best here).
     """
 
-    def __init__(self, backend: str | None = None, capacity: int = DEFAULT_CAPACITY) -> None:
+    def __init__(self, backend: str | None = None, capacity: int | None = None) -> None:
         global _log, _WeakSet
         if _log is None:
             # Loaded here, not on the error paths that use them: an import
@@ -576,11 +577,12 @@ class Scheduler:
             self._loop(None)
 
 
-def run(main, *args, backend: str | None = None, capacity: int = DEFAULT_CAPACITY):
+def run(main, *args, backend: str | None = None, capacity: int | None = None):
     """Run ``main(*args)`` in a new fiber on a new scheduler; return its result.
 
     ``backend`` names the readiness backend (default: the best one here);
-    ``capacity`` is how many fds can be watched at once.  ``main`` runs in a
+    ``capacity`` is how many fds can be watched at once (default: the
+    process's fd limit).  ``main`` runs in a
     copy of the caller's ``contextvars`` context.
 
     Raises:
