@@ -800,3 +800,57 @@ def test_the_default_capacity_is_the_fd_limit_and_holds_more_than_1024_waits(bac
             a.close()
             b.close()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_room_counts_free_slots_and_wait_for_room_parks_until_one_frees(backend):
+    import socket
+
+    from poorio._core.traps import current_scheduler
+
+    pairs = [socket.socketpair() for _ in range(2)]
+    log = []
+
+    async def waiter(sock):
+        await wait_readable(sock)
+
+    async def wants_room():
+        await current_scheduler().wait_for_room(1)
+        log.append(("room", current_scheduler().room()))
+
+    async def main():
+        sched = current_scheduler()
+        assert sched.room() == poorio.room() == 2
+        with pytest.raises(ValueError, match="count"):
+            await poorio.wait_for_room(0)
+        with pytest.raises(ValueError, match="count"):
+            await sched.wait_for_room(3)  # more than the pool can ever hold
+        async with poorio.Group() as g:
+            for a, _ in pairs:
+                g.spawn(waiter, a)
+            await sleep(0)
+            assert sched.room() == 0
+            with move_on_after(0.05) as scope:  # cancelled while waiting: leaves nothing behind
+                await sched.wait_for_room()
+            assert scope.cancelled_caught
+            g.spawn(wants_room)
+            for _ in range(3):
+                await sleep(0)
+            assert log == []  # still full
+            pairs[0][1].send(b"x")  # its waiter wakes, and its registration goes
+            with poorio.fail_after(10):
+                while not log:
+                    await sleep(0.005)
+            assert log == [("room", 1)]
+            # Room for one is not room for two: that waiter must sleep, not spin.
+            g.spawn(current_scheduler().wait_for_room, 2)
+            before = stats().switches
+            await sleep(0.05)
+            assert stats().switches - before < 20
+            pairs[1][1].send(b"x")
+
+    try:
+        run(main, backend=backend, capacity=2)
+    finally:
+        for a, b in pairs:
+            a.close()
+            b.close()

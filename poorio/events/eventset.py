@@ -509,6 +509,10 @@ class EventSet:
     def backend(self) -> str:
         return self._notifier.backend
 
+    def room(self) -> int:
+        """How many more fds the set can watch now (see ``Notifier.room``)."""
+        return self._notifier.room()
+
     def statistics(self) -> EventStatistics:
         """A frozen snapshot: backend, capacity, events held, fds watched, timers armed, events queued, signals."""
         pending = sum(1 for ev in tuple(self._events.values()) if ev._why is not None)  # queued or posted

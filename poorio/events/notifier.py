@@ -502,6 +502,15 @@ class Notifier:
     def closed(self) -> bool:
         return self._closed
 
+    def room(self) -> int:
+        """How many more fds can be registered now: ``capacity`` less the fds registered.
+
+        A kept registration counts as taken: it is most likely waited on
+        again soon (it is dropped to make room only when a new fd needs its
+        slot).
+        """
+        return self.capacity - len(self._fds)
+
     def statistics(self) -> NotifierStatistics:
         """A frozen snapshot of what the notifier holds."""
         return NotifierStatistics(
