@@ -854,3 +854,49 @@ def test_room_counts_free_slots_and_wait_for_room_parks_until_one_frees(backend)
         for a, b in pairs:
             a.close()
             b.close()
+
+
+def test_bad_arguments_to_the_traps_are_clear_errors_and_leave_the_scheduler_intact(backend):
+    import math
+    import socket
+
+    async def main():
+        cases = [
+            (lambda: sleep("1"), TypeError, "sleep"),
+            (lambda: sleep(None), TypeError, "sleep"),
+            (lambda: sleep(math.nan), ValueError, "sleep"),
+            (lambda: sleep(-0.5), ValueError, "sleep"),
+            (lambda: sleep_until(math.nan), ValueError, "deadline"),
+            (lambda: sleep_until("1"), TypeError, "deadline"),
+            (lambda: wait_readable("x"), ValueError, "wait_readable"),
+            (lambda: wait_readable(None), ValueError, "wait_readable"),
+            (lambda: wait_readable(-1), ValueError, "wait_readable"),
+            (lambda: wait_readable(2**32 + 3), ValueError, "wait_readable"),
+            (lambda: poorio.wait_writable(2**40), ValueError, "wait_writable"),
+        ]
+        for call, error, words in cases:
+            with pytest.raises(error, match=words):
+                await call()
+        assert stats().fds == 0 and stats().timers == 0
+        a, b = socket.socketpair()  # and the scheduler still works
+        with a, b:
+            b.send(b"ok")
+            await wait_readable(a)
+            return a.recv(2)
+
+    assert run(main, backend=backend) == b"ok"
+
+
+def test_a_pool_refuses_an_fd_past_a_c_int_instead_of_watching_a_truncated_one():
+    import socket
+
+    from poorio.platform import READABLE, backends, new_pool
+
+    a, b = socket.socketpair()
+    with a, b:
+        for name in backends():
+            with new_pool(4, name) as pool:
+                # 2**32 + fd would have been watched as fd (epoll_ctl takes an int)
+                with pytest.raises(ValueError, match="invalid file descriptor"):
+                    pool.add(2**32 + a.fileno(), READABLE)
+                assert len(pool) == 0
