@@ -30,7 +30,7 @@ import os
 import time
 
 from ._core.cancel import move_on_after
-from ._core.scheduler import notify_closing
+from ._core.scheduler import notify_closing, room, stats, wait_for_room
 from ._core.traps import YieldForIo, checkpoint, sleep, wait_readable, wait_writable
 from .errors import BrokenResourceError, ClosedResourceError, IncompleteReadError, LimitOverrunError
 from .events import KeptFd
@@ -52,6 +52,7 @@ __all__ = [
 
 DEFAULT_READ_SIZE = 65536  # what read_some asks the kernel for when not told
 _FAIR_EVERY = 32  # immediate successes in a row before a stream yields to other fibers
+_NO_LIMIT = 2**63  # the room of a loop without a pool to fill
 
 
 class FdWaits:
@@ -97,11 +98,20 @@ class WaitHook:
     whether the fd became writable; ``checkpoint()`` is a cancellation and
     fairness point; ``sleep(seconds)`` backs off; ``closing(fd)`` is told
     before the fd is closed; ``waits(fd)`` makes the ``FdWaits`` an IO
-    object keeps for its fd.  Subclass it to run streams on another kind of
+    object keeps for its fd; ``room()`` and ``wait_for_room(count)`` let a
+    listener hold back while the loop cannot watch more fds (by default
+    there is always room).  Subclass it to run streams on another kind of
     loop.
     """
 
     __slots__ = ()
+
+    def room(self) -> int:
+        """How many more fds the loop can start waiting on (default: no limit)."""
+        return _NO_LIMIT
+
+    async def wait_for_room(self, count: int) -> None:
+        """Wait until ``room()`` is at least ``count`` (or as much as the loop can ever have)."""
 
     def waits(self, fd: int) -> FdWaits:
         """The awaitables an IO object keeps for ``fd`` (by default: ``readable(fd)``/``writable(fd)`` afresh)."""
@@ -152,6 +162,14 @@ class _FiberWait(WaitHook):
             notify_closing(fd)
         except RuntimeError:  # no scheduler in this thread: nobody can be waiting here
             pass
+
+    room = staticmethod(room)
+
+    async def wait_for_room(self, count: int) -> None:
+        try:
+            await wait_for_room(count)
+        except ValueError:  # more than the pool can ever hold: as much as it can
+            await wait_for_room(stats().capacity)
 
     def __repr__(self) -> str:
         return "poorio.streams.FIBERS"

@@ -54,8 +54,7 @@ from collections import deque
 from time import monotonic
 
 from ..errors import AlreadyRegisteredError, ClosedResourceError, PoolFullError
-from ..platform import ERROR, HANGUP, MAX_CAPACITY, READABLE, WRITABLE, default_capacity, fd_is_gone, new_pool
-from ..platform._base import check_capacity
+from ..platform import ERROR, HANGUP, MAX_CAPACITY, READABLE, WRITABLE, check_capacity, default_capacity, fd_is_gone, new_pool
 from ..platform.wakeup import Waker
 from ..record import Record
 from .timers import TimerHeap

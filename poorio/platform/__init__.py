@@ -37,7 +37,7 @@ import sys
 from ..errors import BackendUnavailableError
 from ._base import (
     DEFAULT_CAPACITY, ERROR, HANGUP, INTEREST, MAX_CAPACITY, READABLE, WRITABLE, PoolBase, PoolStatistics,
-    default_capacity, fd_is_gone,
+    check_capacity, default_capacity, fd_is_gone,
 )  # fmt: skip
 from ._libc import MULTIARCH, POINTER_SIZE, fileno
 
@@ -50,6 +50,7 @@ __all__ = [
     "DEFAULT_CAPACITY",
     "MAX_CAPACITY",
     "default_capacity",
+    "check_capacity",
     "SocketIoPool",
     "PoolBase",
     "PoolStatistics",
