@@ -414,8 +414,11 @@ async def getaddrinfo(host, port, family: int = 0, type: int = 0, proto: int = 0
 
     Raises:
         socket.gaierror: from the resolver, unmodified.
+        TypeError: ``port`` is not an int, a string or None.
+        ValueError: ``port`` is an int outside 0..65535 (the resolver would wrap it: 70000 -> 4464).
         Cancelled: the fiber was cancelled while the name was looked up.
     """
+    _check_port(port)
     try:
         return socket.getaddrinfo(host, port, family, type, proto, flags | socket.AI_NUMERICHOST)
     except socket.gaierror as error:
@@ -424,6 +427,16 @@ async def getaddrinfo(host, port, family: int = 0, type: int = 0, proto: int = 0
     if wait is not None and wait is not FIBERS:
         return socket.getaddrinfo(host, port, family, type, proto, flags)
     return await _in_thread(socket.getaddrinfo, host, port, family, type, proto, flags)
+
+
+def _check_port(port) -> None:
+    """A port is an int from 0 to 65535, a service name or numeric string, or None."""
+    if port is None or isinstance(port, (str, bytes)):
+        return
+    if isinstance(port, bool) or not isinstance(port, int):
+        raise TypeError(f"port must be an int from 0 to 65535 or a service name, not {port!r}")
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port must be from 0 to 65535, not {port!r}")
 
 
 async def _in_thread(fn, *args):
@@ -480,6 +493,7 @@ async def connect_tcp(host, port: int, *, nodelay: bool = True, wait: WaitHook |
     Raises:
         OSError: the last address's error, unmodified (``ConnectionRefusedError``...).
         socket.gaierror: the name did not resolve.
+        TypeError, ValueError: ``port`` is not an int from 0 to 65535 (or a service name).
         Cancelled: the fiber was cancelled (no socket is left open).
     """
     wait = FIBERS if wait is None else wait
@@ -518,6 +532,7 @@ async def listen_tcp(host, port: int, *, backlog: int = _DEFAULT_BACKLOG, reuse_
     Raises:
         OSError: from ``socket``/``bind``/``listen``, unmodified (``EADDRINUSE``...).
         socket.gaierror: the name did not resolve.
+        TypeError, ValueError: ``port`` is not an int from 0 to 65535 (or a service name).
     """
     infos = await getaddrinfo(host, port, 0, socket.SOCK_STREAM, 0, socket.AI_PASSIVE, wait=wait)
     family, kind, proto, _, address = infos[0]
@@ -578,6 +593,7 @@ async def open_udp(host=None, port: int = 0, *, family: int = 0, wait: WaitHook 
     Raises:
         OSError: from ``socket``/``bind``, unmodified.
         socket.gaierror: the name did not resolve.
+        TypeError, ValueError: ``port`` is not an int from 0 to 65535 (or a service name).
     """
     infos = await getaddrinfo(host, port, family, socket.SOCK_DGRAM, 0, socket.AI_PASSIVE, wait=wait)
     family, kind, proto, _, address = infos[0]

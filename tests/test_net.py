@@ -693,3 +693,21 @@ def test_writable_within_says_whether_the_fd_became_writable(backend, pair):
         except BlockingIOError:
             break
     assert blocking(BLOCKING.writable_within(a.fileno(), 0.05)) is False
+
+
+def test_ports_outside_0_to_65535_or_of_the_wrong_type_are_refused(backend):
+    """The resolver wrapped port 70000 to 4464; 1.5 raised an OSError saying 'Int or String expected'."""
+
+    async def main():
+        for call in (net.connect_tcp, net.listen_tcp, net.open_udp):
+            with pytest.raises(ValueError, match="port must be from 0 to 65535, not 70000"):
+                await call("127.0.0.1", 70000)
+            with pytest.raises(ValueError, match="port"):
+                await call("127.0.0.1", -1)
+            for bad in (1.5, True, [80]):
+                with pytest.raises(TypeError, match="port"):
+                    await call("127.0.0.1", bad)
+        async with await net.listen_tcp("127.0.0.1", "0") as listener:  # numeric strings still work
+            return listener.local_address[1] > 0
+
+    assert run(main, backend=backend)
