@@ -37,7 +37,7 @@ import sys
 from ..errors import BackendUnavailableError
 from ._base import (
     DEFAULT_CAPACITY, ERROR, HANGUP, INTEREST, MAX_CAPACITY, READABLE, WRITABLE, PoolBase, PoolStatistics,
-    check_capacity, default_capacity, fd_is_gone,
+    check_capacity, default_capacity, fd_is_gone, open_pools,
 )  # fmt: skip
 from ._libc import MULTIARCH, POINTER_SIZE, fileno
 
@@ -51,6 +51,7 @@ __all__ = [
     "MAX_CAPACITY",
     "default_capacity",
     "check_capacity",
+    "open_pools",
     "SocketIoPool",
     "PoolBase",
     "PoolStatistics",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import math
 import time
+import weakref
 
 from ..errors import AlreadyRegisteredError, ClosedResourceError, NotRegisteredError, PoolFullError
 from ..record import Record
@@ -20,6 +21,7 @@ from ._libc import fileno
 __all__ = [
     "PoolBase", "timeout_ms", "PoolStatistics", "READABLE", "WRITABLE", "ERROR", "HANGUP", "INTEREST",
     "DEFAULT_CAPACITY", "MAX_CAPACITY", "FALLBACK_CAPACITY", "default_capacity", "check_capacity", "fd_is_gone",
+    "open_pools",
 ]  # fmt: skip
 
 # The portable event vocabulary.  The values are POSIX poll(2)'s POLLIN,
@@ -42,6 +44,20 @@ FALLBACK_CAPACITY = 4096
 # epoll_wait and poll take an int of milliseconds; clamp far-future timeouts
 # (about 24.8 days) rather than overflow into "negative = forever".
 _MAX_TIMEOUT_MS = 2**31 - 1
+
+
+_OPEN = weakref.WeakSet()  # every pool not yet closed (weakly: a dropped pool leaves it when collected)
+
+
+def open_pools() -> list:
+    """Every pool made and not yet closed, in no order -- a debugging aid.
+
+    Event sets and schedulers own one each, so this also shows the ones left
+    open.  poorio's test suite checks after each test that it opened none
+    it did not close.  A pool dropped without ``close()`` leaves the list
+    once it is garbage-collected.
+    """
+    return [pool for pool in list(_OPEN) if not pool._closed]
 
 
 def default_capacity() -> int:
@@ -136,6 +152,7 @@ class PoolBase:
         self.truncated = False  # the last cycle filled its buffer: more fds may be ready than it returned
         self._events: dict = {}  # fd -> the interest flags registered for it
         self._closed = False
+        _OPEN.add(self)
 
     # -- the public interface --------------------------------------------------
 
@@ -245,6 +262,7 @@ class PoolBase:
         if not self._closed:
             self._closed = True
             self._events.clear()
+            _OPEN.discard(self)
             self._close()
 
     @property
