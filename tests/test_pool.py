@@ -664,3 +664,45 @@ class TestSocketIoPool:
                     timeout=PATIENCE * 4,
                 )
                 assert child.returncode != 0 and b"Bad file descriptor" in child.stderr
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="needs SIGUSR1")
+@pytest.mark.parametrize("backend", [b for b in platform.backends() if b != "wsapoll"])
+def test_a_poll_that_never_blocks_is_retried_when_a_signal_interrupts_it(backend):
+    """cycle(0) let EINTR out: a soak's server died of it, under SIGUSR1 at 1,000/s, with 5,000 fds in poll."""
+    import resource
+    import threading
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    count = min(3000, soft - 200)
+    if count < 500:
+        pytest.skip("too few fds to make a scan long enough to be interrupted")
+    r, w = os.pipe()
+    dups = [os.dup(r) for _ in range(count)]  # a long array: each poll(2) takes a while
+    seen = [0]
+    previous = signal.signal(signal.SIGUSR1, lambda *_: seen.__setitem__(0, seen[0] + 1))
+    stop = threading.Event()
+
+    def pester():
+        while not stop.is_set():
+            os.kill(os.getpid(), signal.SIGUSR1)
+
+    thread = threading.Thread(target=pester)
+    try:
+        with new_pool(count, backend) as pool:
+            for fd in dups:
+                pool.add(fd, READABLE)
+            thread.start()
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline:
+                assert pool.cycle(0) == []
+            for fd in dups:
+                pool.remove(fd)
+    finally:
+        stop.set()
+        if thread.is_alive():
+            thread.join()
+        signal.signal(signal.SIGUSR1, previous)
+        for fd in dups + [r, w]:
+            os.close(fd)
+    assert seen[0] > 0

@@ -215,7 +215,7 @@ class PoolBase:
         A backend may return at most a buffer's worth of fds per cycle
         (epoll, kqueue: 1,024); ``truncated`` then says so, and a further
         ``cycle(0)`` returns the others (the ready list rotates).  A
-        signal that interrupts the wait does not end it early: the wait is
+        signal that interrupts the wait (even a ``timeout=0`` one) does not end it early: the wait is
         resumed for the time remaining (PEP 475), after any Python signal
         handler has run -- and if that handler raises, so does ``cycle``.
 
@@ -228,7 +228,14 @@ class PoolBase:
             raise ClosedResourceError("the pool is closed")
         ms = timeout_ms(timeout)
         if ms == 0:
-            return self._wait(0)
+            while True:
+                try:
+                    return self._wait(0)
+                except InterruptedError:
+                    # Even a poll that never blocks is interrupted by a signal
+                    # that lands while the kernel scans a long array: retried,
+                    # as PEP 475 has it, once the handler has run.
+                    pass
         deadline = time.monotonic() + ms / 1000.0 if ms > 0 else None
         while True:
             try:
