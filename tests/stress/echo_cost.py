@@ -18,7 +18,7 @@ import socket
 import sys
 import threading
 
-from tests.stress.soak import ROOT, Server
+from .soak import ROOT, Server
 
 
 def cpu_seconds(pid: int) -> float:
