@@ -16,7 +16,9 @@ from .errors import __all__ as _errors_all
 
 # Layers are imported bottom-up; ops must be loaded before channel and sync,
 # which build their operations on it.
-from ._core.scheduler import FiberInfo, Scheduler, current, dump, fibers, notify_closing, run, spawn, stats
+from ._core.scheduler import (
+    FiberInfo, Scheduler, current, dump, fibers, notify_closing, room, run, spawn, stats, wait_for_room,
+)  # fmt: skip
 from ._core.traps import checkpoint, current_scheduler, sleep, sleep_until, wait_readable, wait_writable
 from ._core.fiber import Fiber
 from ._core.cancel import CancelScope, fail_after, fail_at, move_on_after, move_on_at
@@ -92,7 +94,8 @@ __version__ = "0.1.0"
 __all__ = list(_errors_all) + [
     # fibers
     "run", "spawn", "current", "current_scheduler", "Fiber", "Scheduler", "sleep", "sleep_until", "checkpoint",
-    "wait_readable", "wait_writable", "notify_closing", "stats", "dump", "fibers", "FiberInfo",
+    "wait_readable", "wait_writable", "notify_closing", "stats", "dump", "fibers", "FiberInfo", "room",
+    "wait_for_room",
     # cancellation and structure
     "CancelScope", "move_on_after", "move_on_at", "fail_after", "fail_at", "Group", "TaskStatus",
     # operations

@@ -33,7 +33,7 @@ def info() -> list[tuple[str, str]]:
         ("backends known", ", ".join(_platform.known_backends())),
         ("backends usable", ", ".join(_platform.backends()) or "none"),
         ("backend chosen", chosen + (" (POORIO_BACKEND)" if os.environ.get("POORIO_BACKEND") else "")),
-        ("default capacity", str(_platform.DEFAULT_CAPACITY)),
+        ("default capacity", f"{_platform.default_capacity()} fds (the fd limit)"),
     ]
 
 

@@ -21,6 +21,7 @@ it is present -- see ``_resolve``).
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import socket
 
@@ -52,6 +53,10 @@ _IN_PROGRESS = {errno.EINPROGRESS, getattr(errno, "WSAEWOULDBLOCK", errno.EINPRO
 _ACCEPT_EXHAUSTED = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.01, 1.0  # seconds
 _DEFAULT_BACKLOG = 128
+_ACCEPT_BATCH = 16  # connections accepted in a row before the listener lets the other fibers run
+# Loaded with this module, not where it is used: the warnings are logged when
+# accept() has just failed with EMFILE, and an import then needs an fd too.
+_log = logging.getLogger("poorio.net")
 
 # Emilua's option names -> (level, option).  All are ints or booleans.
 _OPTIONS = {
@@ -205,11 +210,19 @@ class SocketStream(_SocketOptions, FdStream):
 class Listener(_SocketOptions):
     """A listening socket: ``await accept()`` returns a ``SocketStream``.
 
-    Under ``EMFILE``/``ENFILE`` (no fds left) ``accept`` does not spin: it
-    logs a warning, sleeps a growing delay (up to 1 s) and retries.
+    ``accept`` never takes a server down for want of resources:
+
+    * under ``EMFILE``/``ENFILE`` (no fds left) it does not spin: it logs a
+      warning, sleeps a growing delay (up to 1 s) and retries;
+    * when the scheduler's pool is full it stops accepting until a slot
+      frees (``Scheduler.wait_for_room``), and says so once in the log, so
+      no accepted connection fails its first read with ``PoolFullError``;
+    * with connections queued it lets the other fibers run every 16
+      accepts, so the handlers of the ones accepted start (and close)
+      while a flood is still arriving.
     """
 
-    __slots__ = ("_sock", "_wait", "_waits", "_unlink", "_nodelay")
+    __slots__ = ("_sock", "_wait", "_waits", "_unlink", "_nodelay", "_streak", "_told_full")
 
     def __init__(self, sock: socket.socket, *, wait: WaitHook | None = None, nodelay: bool = False) -> None:
         self._sock = _prepare(sock)
@@ -217,6 +230,8 @@ class Listener(_SocketOptions):
         self._waits = self._wait.waits(sock.fileno())
         self._unlink = None  # (path, device, inode) of a Unix socket file to remove on close
         self._nodelay = nodelay
+        self._streak = 0  # connections accepted since the listener last let other fibers run
+        self._told_full = False  # the log has heard that a full pool held accepting back
 
     async def accept(self) -> SocketStream:
         """The next incoming connection, as a ``SocketStream``.
@@ -229,24 +244,36 @@ class Listener(_SocketOptions):
         sock = self._sock
         wait = self._wait
         delay = _BACKOFF_FIRST
+        if self._streak >= _ACCEPT_BATCH:
+            self._streak = 0
+            await wait.checkpoint()
         while True:
             fd = sock.fileno()
             if fd < 0:
                 raise ClosedResourceError("the listener is closed")
+            # Room for the new connection, for this listener's own next wait,
+            # and for the connections accepted since the other fibers last ran
+            # (their handlers may not have waited, and so registered, yet).
+            if wait.room() < 2 + self._streak:
+                if self._streak:  # let those handlers run (and register) first, then count again
+                    self._streak = 0
+                    await wait.checkpoint()
+                else:
+                    self._hold_back()
+                    await wait.wait_for_room(2)
+                continue
             try:
                 conn, _ = sock.accept()  # accept4(SOCK_CLOEXEC) where the OS has it
             except BlockingIOError:
+                self._streak = 0
                 await self._waits.readable
                 if self._sock.fileno() < 0:
                     raise ClosedResourceError("the listener was closed") from None
             except OSError as error:
                 if error.errno not in _ACCEPT_EXHAUSTED:
                     raise
-                import logging
-
-                logging.getLogger("poorio.net").warning(
-                    "accept() on %r failed: %s; retrying in %.2f s", self.local_address, error, delay
-                )
+                _log.warning("accept() on %r failed: %s; retrying in %.2f s", self.local_address, error, delay)
+                self._streak = 0
                 await wait.sleep(delay)
                 delay = min(delay * 2, _BACKOFF_MAX)
             else:
@@ -257,7 +284,17 @@ class Listener(_SocketOptions):
                 except BaseException:
                     conn.close()
                     raise
+                self._streak += 1
                 return stream
+
+    def _hold_back(self) -> None:
+        """Say once, per listener, that a full pool holds accepting back."""
+        if not self._told_full:
+            self._told_full = True
+            _log.warning(
+                "accept() on %r paused: the scheduler's pool is full; accepting again as connections "
+                "close (logged once per listener)", self.local_address
+            )
 
     __del__ = _finalize_socket
 
@@ -377,8 +414,11 @@ async def getaddrinfo(host, port, family: int = 0, type: int = 0, proto: int = 0
 
     Raises:
         socket.gaierror: from the resolver, unmodified.
+        TypeError: ``port`` is not an int, a string or None.
+        ValueError: ``port`` is an int outside 0..65535 (the resolver would wrap it: 70000 -> 4464).
         Cancelled: the fiber was cancelled while the name was looked up.
     """
+    _check_port(port)
     try:
         return socket.getaddrinfo(host, port, family, type, proto, flags | socket.AI_NUMERICHOST)
     except socket.gaierror as error:
@@ -387,6 +427,16 @@ async def getaddrinfo(host, port, family: int = 0, type: int = 0, proto: int = 0
     if wait is not None and wait is not FIBERS:
         return socket.getaddrinfo(host, port, family, type, proto, flags)
     return await _in_thread(socket.getaddrinfo, host, port, family, type, proto, flags)
+
+
+def _check_port(port) -> None:
+    """A port is an int from 0 to 65535, a service name or numeric string, or None."""
+    if port is None or isinstance(port, (str, bytes)):
+        return
+    if isinstance(port, bool) or not isinstance(port, int):
+        raise TypeError(f"port must be an int from 0 to 65535 or a service name, not {port!r}")
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port must be from 0 to 65535, not {port!r}")
 
 
 async def _in_thread(fn, *args):
@@ -443,6 +493,7 @@ async def connect_tcp(host, port: int, *, nodelay: bool = True, wait: WaitHook |
     Raises:
         OSError: the last address's error, unmodified (``ConnectionRefusedError``...).
         socket.gaierror: the name did not resolve.
+        TypeError, ValueError: ``port`` is not an int from 0 to 65535 (or a service name).
         Cancelled: the fiber was cancelled (no socket is left open).
     """
     wait = FIBERS if wait is None else wait
@@ -481,6 +532,7 @@ async def listen_tcp(host, port: int, *, backlog: int = _DEFAULT_BACKLOG, reuse_
     Raises:
         OSError: from ``socket``/``bind``/``listen``, unmodified (``EADDRINUSE``...).
         socket.gaierror: the name did not resolve.
+        TypeError, ValueError: ``port`` is not an int from 0 to 65535 (or a service name).
     """
     infos = await getaddrinfo(host, port, 0, socket.SOCK_STREAM, 0, socket.AI_PASSIVE, wait=wait)
     family, kind, proto, _, address = infos[0]
@@ -541,6 +593,7 @@ async def open_udp(host=None, port: int = 0, *, family: int = 0, wait: WaitHook 
     Raises:
         OSError: from ``socket``/``bind``, unmodified.
         socket.gaierror: the name did not resolve.
+        TypeError, ValueError: ``port`` is not an int from 0 to 65535 (or a service name).
     """
     infos = await getaddrinfo(host, port, family, socket.SOCK_DGRAM, 0, socket.AI_PASSIVE, wait=wait)
     family, kind, proto, _, address = infos[0]

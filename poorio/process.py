@@ -175,10 +175,21 @@ async def open_process(args, *, stdin=None, stdout=None, stderr=None, **options)
 
     Raises:
         OSError: from ``pipe``, ``fork``/``exec`` (``FileNotFoundError``...) or ``pidfd_open``, unmodified.
-        TypeError: a text-mode option was given.
+        ValueError: ``args`` is empty.
+        TypeError: ``args`` is not a sequence or string, or a text-mode option was given.
         NotImplementedError: ``PIPE`` where the pools cannot wait on pipes
             (WSAPoll, on Windows: sockets only).
     """
+    if isinstance(args, (str, bytes, os.PathLike)):
+        if not os.fspath(args):
+            raise ValueError("args must name a program, not be empty")
+    else:
+        try:
+            empty = len(args) == 0
+        except TypeError:
+            raise TypeError(f"args must be a sequence of program arguments or a string, not {args!r}") from None
+        if empty:
+            raise ValueError("args must name a program: the sequence is empty")
     for name in _TEXT_OPTIONS:
         if options.get(name):
             raise TypeError(f"poorio processes carry bytes: {name}= is not supported")

@@ -17,8 +17,8 @@ Discussion -- where it differs from the stdlib, on purpose:
 
 * **Capacity.**  A pool holds a fixed number of fds, chosen up front.  The
   default, ``default_capacity()``, is the process's own fd limit
-  (``RLIMIT_NOFILE``, capped at 65536): a program cannot open more fds than
-  that, so the pool is never the first thing to run out.  Pass
+  (``RLIMIT_NOFILE``): a program cannot open more fds than that, so the
+  pool is never the first thing to run out.  Pass
   ``capacity=`` to bound memory on a small device.  Registering one fd too
   many raises ``PoolFullError`` -- a registration is never dropped silently.
 * **Ready events per call.**  poorio's epoll pool decodes at most 1024 ready
@@ -37,12 +37,7 @@ import weakref
 from collections.abc import Mapping
 
 from .errors import BackendUnavailableError, PoolFullError
-from .platform import ERROR, HANGUP, READABLE, WRITABLE, backend_module, backends, fileno, new_pool
-
-try:
-    import resource
-except ImportError:  # Windows: no fd limit to read
-    resource = None
+from .platform import ERROR, HANGUP, READABLE, WRITABLE, backend_module, backends, default_capacity, fileno, new_pool
 
 __all__ = [
     "Selector",
@@ -60,12 +55,6 @@ __all__ = [
 EVENT_READ = selectors.EVENT_READ
 EVENT_WRITE = selectors.EVENT_WRITE
 _SELECTOR_EVENTS = EVENT_READ | EVENT_WRITE
-
-# The default capacity never exceeds this: a poll(2) pool preallocates its
-# whole array (8 bytes an fd), and a container's fd limit may be a million.
-MAX_DEFAULT_CAPACITY = 65536
-# Where the fd limit cannot be read (Windows has none for sockets).
-FALLBACK_CAPACITY = 4096
 
 # Selector events -> pool interest, indexed by the selector's events (1..3).
 _TO_POOL = (0, READABLE, WRITABLE, READABLE | WRITABLE)
@@ -90,23 +79,6 @@ def _to_selector(flags: int) -> int:
 
 # Every combination of the four portable flags, decoded once.
 _FROM_POOL = tuple(_to_selector(flags) for flags in range((READABLE | WRITABLE | ERROR | HANGUP) + 1))
-
-
-def default_capacity() -> int:
-    """How many fds a selector holds unless told: the process's fd limit, capped.
-
-    Read when the selector is made, so a program that raises its own
-    ``RLIMIT_NOFILE`` first gets a pool to match.
-    """
-    if resource is None:
-        return FALLBACK_CAPACITY
-    try:
-        soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    except (OSError, ValueError):
-        return FALLBACK_CAPACITY
-    if soft == resource.RLIM_INFINITY or soft <= 0:
-        return MAX_DEFAULT_CAPACITY
-    return min(soft, MAX_DEFAULT_CAPACITY)
 
 
 class _KeyMapping(Mapping):

@@ -30,7 +30,7 @@ import os
 import time
 
 from ._core.cancel import move_on_after
-from ._core.scheduler import notify_closing
+from ._core.scheduler import notify_closing, room, stats, wait_for_room
 from ._core.traps import YieldForIo, checkpoint, sleep, wait_readable, wait_writable
 from .errors import BrokenResourceError, ClosedResourceError, IncompleteReadError, LimitOverrunError
 from .events import KeptFd
@@ -47,11 +47,22 @@ __all__ = [
     "blocking",
     "pipe",
     "DEFAULT_READ_SIZE",
+    "READ_SIZE_LIMIT",
     "byte_view",
+    "check_read_size",
+    "writable_view",
 ]
 
 DEFAULT_READ_SIZE = 65536  # what read_some asks the kernel for when not told
 _FAIR_EVERY = 32  # immediate successes in a row before a stream yields to other fibers
+# The most one read asks the kernel for: read_some(n) returns *up to* n bytes,
+# and CPython allocates all n before the syscall, so read_some(2**40) would
+# otherwise fail with MemoryError (or take gigabytes) instead of reading.
+READ_SIZE_LIMIT = 1 << 22
+# read_until's buffer starts at this much room (or less, under max_size) and
+# doubles as a long line arrives, so it is copied O(log n) times, not O(n).
+_FIRST_LINE_ROOM = 4096
+_NO_LIMIT = 2**63  # the room of a loop without a pool to fill
 
 
 class FdWaits:
@@ -97,11 +108,20 @@ class WaitHook:
     whether the fd became writable; ``checkpoint()`` is a cancellation and
     fairness point; ``sleep(seconds)`` backs off; ``closing(fd)`` is told
     before the fd is closed; ``waits(fd)`` makes the ``FdWaits`` an IO
-    object keeps for its fd.  Subclass it to run streams on another kind of
+    object keeps for its fd; ``room()`` and ``wait_for_room(count)`` let a
+    listener hold back while the loop cannot watch more fds (by default
+    there is always room).  Subclass it to run streams on another kind of
     loop.
     """
 
     __slots__ = ()
+
+    def room(self) -> int:
+        """How many more fds the loop can start waiting on (default: no limit)."""
+        return _NO_LIMIT
+
+    async def wait_for_room(self, count: int) -> None:
+        """Wait until ``room()`` is at least ``count`` (or as much as the loop can ever have)."""
 
     def waits(self, fd: int) -> FdWaits:
         """The awaitables an IO object keeps for ``fd`` (by default: ``readable(fd)``/``writable(fd)`` afresh)."""
@@ -152,6 +172,14 @@ class _FiberWait(WaitHook):
             notify_closing(fd)
         except RuntimeError:  # no scheduler in this thread: nobody can be waiting here
             pass
+
+    room = staticmethod(room)
+
+    async def wait_for_room(self, count: int) -> None:
+        try:
+            await wait_for_room(count)
+        except ValueError:  # more than the pool can ever hold: as much as it can
+            await wait_for_room(stats().capacity)
 
     def __repr__(self) -> str:
         return "poorio.streams.FIBERS"
@@ -209,6 +237,51 @@ def blocking(awaitable):
         return stop.value
     coro.close()
     raise RuntimeError(f"blocking(): the coroutine suspended on {trap!r}; run it under poorio.run")
+
+
+def check_read_size(value, name: str = "max_bytes") -> int:
+    """``value`` as a read size: an int >= 1 (bools refused), clipped to ``READ_SIZE_LIMIT``.
+
+    For ``read_some`` implementations: call it before handing out buffered bytes.
+
+    Raises:
+        TypeError: ``value`` is not an int.
+        ValueError: ``value`` is < 1.
+    """
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise TypeError(f"{name} must be an int, not {value!r}")
+    value = value.__index__()
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, not {value!r}")
+    return value if value <= READ_SIZE_LIMIT else READ_SIZE_LIMIT
+
+
+def _count(value, name: str) -> int:
+    """``value`` as a count of bytes: an int >= 0 (bools refused), with no upper bound."""
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise TypeError(f"{name} must be an int, not {value!r}")
+    value = value.__index__()
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, not {value!r}")
+    return value
+
+
+def writable_view(buffer) -> memoryview:
+    """A flat view of ``buffer`` for ``read_into`` implementations: writable and not empty.
+
+    Raises:
+        TypeError: ``buffer`` is not a writable bytes-like object.
+        ValueError: ``buffer`` is empty.
+    """
+    try:
+        view = byte_view(buffer)
+    except TypeError:
+        raise TypeError(f"buffer must be a writable bytes-like object, not {type(buffer).__name__}") from None
+    if view.readonly:
+        raise TypeError(f"buffer must be writable; a {type(buffer).__name__} is read-only")
+    if not len(view):
+        raise ValueError("read_into() needs a non-empty buffer")
+    return view
 
 
 def byte_view(data) -> memoryview:
@@ -306,67 +379,102 @@ class Stream:
     async def read_exactly(self, n: int) -> bytes:
         """Exactly ``n`` bytes.
 
+        The buffer grows as the bytes come (doubling), so a huge ``n`` costs
+        only what actually arrives.
+
         Raises:
             IncompleteReadError: the stream ended first; ``.partial`` holds what came.
+            TypeError: ``n`` is not an int.
+            ValueError: ``n`` is negative.
             ClosedResourceError, OSError, Cancelled: as ``read_some``.  After a
                 cancellation the bytes read so far are lost.
         """
-        buf = bytearray(n)
-        view = memoryview(buf)
+        n = _count(n, "n")
+        buf = bytearray(min(n, READ_SIZE_LIMIT))
         got = 0
-        try:
-            while got < n:
-                count = await self.read_into(view[got:])
-                if not count:
-                    raise IncompleteReadError(bytes(buf[:got]), n)
-                got += count
-        finally:
-            view.release()
+        while got < n:
+            if got == len(buf):  # full: make room for more, up to n
+                buf += bytes(min(n - got, len(buf)))
+            with memoryview(buf) as view, view[got:] as room:
+                count = await self.read_into(room)
+            if not count:
+                raise IncompleteReadError(bytes(buf[:got]), n)
+            got += count
         return bytes(buf)
 
     async def read_until(self, delimiter: bytes, max_size: int) -> bytes:
         """Bytes up to and including ``delimiter``, at most ``max_size`` of them.
 
         Never reads more than ``max_size`` bytes ahead; what arrived past the
-        delimiter is kept for the next read.
+        delimiter is kept for the next read.  A long line is read into one
+        growing buffer and only the new bytes are searched: the cost is
+        linear in its length, however small the pieces it arrives in.
 
         Raises:
             LimitOverrunError: ``max_size`` bytes arrived without a delimiter
                 (they stay buffered: ``read_some`` returns them).
             IncompleteReadError: the stream ended first; ``.partial`` holds what came.
+            TypeError: ``delimiter`` is not bytes, or ``max_size`` not an int.
+            ValueError: ``delimiter`` is empty, or ``max_size`` < 1.
             ClosedResourceError, OSError, Cancelled: as ``read_some`` (on
                 cancellation the bytes read so far stay buffered).
         """
+        if not isinstance(delimiter, (bytes, bytearray)):
+            raise TypeError(f"delimiter must be bytes, not {delimiter!r}")
         if not delimiter:
             raise ValueError("read_until() needs a non-empty delimiter")
-        buf = self._rbuf
+        max_size = _count(max_size, "max_size")
+        if max_size < 1:
+            raise ValueError(f"max_size must be >= 1, not {max_size!r}")
+        held = self._rbuf
+        end = held.find(delimiter, 0, max_size)
+        if end >= 0:  # the common case: the line is here already, no syscall, no buffer
+            end += len(delimiter)
+            self._rbuf = held[end:]
+            return held[:end]
+        if len(held) >= max_size:
+            raise LimitOverrunError(f"no {delimiter!r} within {max_size} bytes")
+        return await self._read_until_slow(bytes(delimiter), max_size)
+
+    async def _read_until_slow(self, delimiter: bytes, max_size: int) -> bytes:
+        """``read_until`` once the bytes at hand hold no delimiter: read into one growing buffer."""
+        buf = bytearray(self._rbuf)
         self._rbuf = b""
-        start = 0
+        filled = len(buf)
         width = len(delimiter)
-        while True:
-            end = buf.find(delimiter, start)
-            if end >= 0 and end + width <= max_size:
-                end += width
-                self._rbuf = buf[end:]
-                return buf[:end]
-            if len(buf) >= max_size or end >= 0:
-                self._rbuf = buf
-                raise LimitOverrunError(f"no {delimiter!r} within {max_size} bytes")
-            start = max(0, len(buf) - width + 1)  # the delimiter may straddle two reads
-            try:
-                chunk = await self.read_some(max_size - len(buf))
-            except BaseException:
-                self._rbuf = buf
-                raise
-            if not chunk:
-                raise IncompleteReadError(buf, None)
-            buf += chunk
+        buf += bytes(min(max_size, filled + _FIRST_LINE_ROOM) - filled)
+        try:
+            while True:
+                if filled == len(buf):  # full: double, up to max_size
+                    buf += bytes(min(max_size, 2 * filled) - filled)
+                with memoryview(buf) as view, view[filled:] as room:
+                    count = await self.read_into(room)
+                if not count:
+                    raise IncompleteReadError(bytes(buf[:filled]), None)
+                start = max(0, filled - width + 1)  # the delimiter may straddle two reads
+                filled += count
+                end = buf.find(delimiter, start, filled)
+                if end >= 0:
+                    end += width
+                    with memoryview(buf) as view:
+                        self._rbuf = view[end:filled].tobytes()
+                        return view[:end].tobytes()
+                if filled >= max_size:
+                    raise LimitOverrunError(f"no {delimiter!r} within {max_size} bytes")
+        except IncompleteReadError:
+            raise
+        except BaseException:  # an overrun, an error, a cancellation: what came stays buffered
+            with memoryview(buf) as view:
+                self._rbuf = view[:filled].tobytes()
+            raise
 
     async def read_line(self, max_size: int = DEFAULT_READ_SIZE) -> bytes:
         """One line, ending in ``b"\\n"``; at end of stream the unterminated rest (``b""``: no more).
 
         Raises:
             LimitOverrunError: ``max_size`` bytes arrived without a newline.
+            TypeError: ``max_size`` is not an int.
+            ValueError: ``max_size`` is < 1.
             ClosedResourceError, OSError, Cancelled: as ``read_some``.
         """
         try:
@@ -421,17 +529,21 @@ class FdStream(Stream):
     async def read_some(self, max_bytes: int = DEFAULT_READ_SIZE) -> bytes:
         """Up to ``max_bytes`` bytes, from one ``recv``/``read``; ``b""`` means end of stream.
 
-        Bytes left over from ``read_until`` are returned first, without a syscall.
+        Bytes left over from ``read_until`` are returned first, without a
+        syscall.  One read asks the kernel for at most ``READ_SIZE_LIMIT``
+        bytes, however large ``max_bytes`` is.
 
         Raises:
             ClosedResourceError: the stream is closed, or was closed while waiting.
             OSError: from the kernel, unmodified (e.g. ``ECONNRESET``).
             Cancelled: the fiber was cancelled while it waited.
+            TypeError: ``max_bytes`` is not an int.
+            ValueError: ``max_bytes`` is < 1.
         """
+        if max_bytes.__class__ is not int or not 0 < max_bytes <= READ_SIZE_LIMIT:
+            max_bytes = check_read_size(max_bytes)
         if self._rbuf:
             return self._take(max_bytes)
-        if max_bytes < 1:
-            raise ValueError(f"max_bytes must be >= 1, not {max_bytes!r}")
         if self._streak >= _FAIR_EVERY or self._fd < 0:  # rare: a call saved on the hot path
             await self._fair()
         # After a short read the kernel's buffer was empty, so this read
@@ -464,9 +576,7 @@ class FdStream(Stream):
             OSError: from the kernel, unmodified.
             Cancelled: the fiber was cancelled while it waited.
         """
-        view = byte_view(buffer)
-        if not len(view):
-            raise ValueError("read_into() needs a non-empty buffer")
+        view = writable_view(buffer)
         if self._rbuf:
             n = min(len(view), len(self._rbuf))
             view[:n] = self._take(n)

@@ -54,7 +54,7 @@ from .errors import BusyResourceError, ClosedResourceError
 from .platform import READABLE, WRITABLE, new_pool
 from .platform.facts import POLLS_PIPES
 from ._core.scheduler import notify_closing
-from .streams import DEFAULT_READ_SIZE, Stream, byte_view
+from .streams import DEFAULT_READ_SIZE, Stream, byte_view, check_read_size, writable_view
 from .threads import run_in_thread
 from ._core.traps import checkpoint, wait_readable, wait_writable
 
@@ -112,10 +112,9 @@ class StdStream(Stream):
             OSError: from ``read``, unmodified.
             Cancelled: the fiber was cancelled while it waited.
         """
+        max_bytes = check_read_size(max_bytes)
         if self._rbuf:
             return self._take(max_bytes)
-        if max_bytes < 1:
-            raise ValueError(f"max_bytes must be >= 1, not {max_bytes!r}")
         fd = self._enter("_reading")
         try:
             if self._how == THREAD:
@@ -138,9 +137,7 @@ class StdStream(Stream):
         Raises:
             As ``read_some``.
         """
-        view = byte_view(buffer)
-        if not len(view):
-            raise ValueError("read_into() needs a non-empty buffer")
+        view = writable_view(buffer)
         data = await self.read_some(len(view))
         view[: len(data)] = data
         return len(data)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import ssl
 
 from .errors import BusyResourceError, ClosedResourceError
-from .streams import DEFAULT_READ_SIZE, Stream, byte_view
+from .streams import DEFAULT_READ_SIZE, Stream, byte_view, check_read_size, writable_view
 
 __all__ = ["TLSStream", "wrap_client", "wrap_server"]
 
@@ -117,6 +117,7 @@ class TLSStream(Stream):
             BusyResourceError: another fiber is reading.
             ClosedResourceError, OSError, Cancelled: from the transport.
         """
+        max_bytes = check_read_size(max_bytes)
         if self._rbuf:
             return self._take(max_bytes)
         self._check_open()
@@ -139,7 +140,7 @@ class TLSStream(Stream):
         Raises:
             as ``read_some``.
         """
-        view = byte_view(buffer)
+        view = writable_view(buffer)
         if self._rbuf:
             n = min(len(view), len(self._rbuf))
             view[:n] = self._take(n)

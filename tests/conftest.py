@@ -1,4 +1,4 @@
-"""Shared fixtures: every test runs under one hang guard and must leave no fd open behind it."""
+"""Shared fixtures: every test runs under one hang guard and must leave no fd, pool, thread or child behind it."""
 
 from __future__ import annotations
 
@@ -7,9 +7,13 @@ import os
 import platform
 import socket
 import sys
+import threading
+import time
 
 import pytest
 from _hang_guard import hang_guard as _guard
+
+from poorio.platform import open_pools
 
 try:
     from hypothesis import HealthCheck, settings
@@ -55,19 +59,94 @@ def _describe(fd: int) -> str:
         return str(fd)
 
 
+def children() -> set:
+    """The pids of this process's children, running or unreaped (Linux: /proc; elsewhere the check is off)."""
+    pids = set()
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return pids
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/children") as listing:
+                pids.update(int(pid) for pid in listing.read().split())
+        except OSError:  # the thread ended meanwhile, or the kernel lacks CONFIG_PROC_CHILDREN
+            pass
+    return pids
+
+
+def _settle(check, patience: float) -> bool:
+    """Whether ``check()`` turns true within ``patience`` seconds (polled; most leaks are just late)."""
+    deadline = time.monotonic() + patience
+    while not check():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def _workers_idle() -> bool:
+    if "poorio.threads" not in sys.modules:
+        return True
+    stats = sys.modules["poorio.threads"].default_pool().statistics()
+    return stats.running == 0 and stats.queued == 0
+
+
+def _is_pool_worker(thread) -> bool:
+    return thread.name.startswith("poorio-worker")
+
+
 @pytest.fixture(autouse=True)
-def no_fd_leaks(request):
-    """Fail any test that leaves an fd open that was not open before it."""
-    before = open_fds()
+def no_leaks(request):
+    """Fail any test that leaves behind an fd, an open pool (so registrations or timers), a thread or a child.
+
+    * fds: every fd open after the test that was not before it.
+    * pools: every ``SocketIoPool`` -- and so every event set and scheduler,
+      which own one -- the test opened and did not close, with what it still
+      watches (``poorio.platform.open_pools()``).
+    * threads: every thread the test started that is still alive.  poorio's
+      worker threads (``poorio-worker``) are pooled by design and outlive
+      the call that started them, idle, until their idle timeout: they are
+      allowed once the shared pool has no call running or queued (a call
+      the test abandoned gets a few seconds to finish).
+    * children: every child process, running or unreaped (Linux only).
+
+    Each kind gets a short grace period first: a thread or child that is
+    just finishing is late, not leaked.
+    """
+    fds, pools, threads, kids = open_fds(), set(map(id, open_pools())), set(threading.enumerate()), children()
     yield
-    leaked = open_fds() - before
-    if leaked:
-        gc.collect()  # an fd held only by a reference cycle is closed by a collection...
-        leaked = open_fds() - before
+    problems = []
+    leaked = open_fds() - fds
+    left = [pool for pool in open_pools() if id(pool) not in pools]
+    if leaked or left:
+        gc.collect()  # an fd or pool held only by a reference cycle goes with a collection...
+        leaked = open_fds() - fds
+        left = [pool for pool in open_pools() if id(pool) not in pools]
     if leaked:  # ...anything still open is a real leak
-        pytest.fail(
-            "test leaked fds: " + ", ".join(_describe(fd) for fd in sorted(leaked)), pytrace=False
-        )
+        problems.append("test leaked fds: " + ", ".join(_describe(fd) for fd in sorted(leaked)))
+    if left:
+        problems.append("test left pools open: " + ", ".join(f"{pool!r} watching {sorted(pool.fds())}" for pool in left))
+    _settle(_workers_idle, 10.0)
+
+    def started():
+        return [t for t in threading.enumerate() if t not in threads and t.is_alive() and not _is_pool_worker(t)]
+
+    if not _settle(lambda: not started(), 2.0):
+        problems.append("test left threads running: " + ", ".join(repr(t) for t in started()))
+    if not _workers_idle():
+        problems.append(f"test left poorio worker calls running: {sys.modules['poorio.threads'].default_pool().statistics()}")
+    if not _settle(lambda: not children() - kids, 5.0):
+        stray = sorted(children() - kids)
+        problems.append(f"test left child processes running or unreaped: {stray}")
+        for pid in stray:  # so the next tests do not inherit them
+            try:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+            except OSError:
+                pass
+    if problems:
+        pytest.fail("; ".join(problems), pytrace=False)
 
 
 @pytest.fixture

@@ -459,3 +459,51 @@ def test_a_deadline_interrupts_each_kind_of_suspension_point(backend, waiter):
             await res.close()
 
     run(main, backend=backend)
+
+
+BAD_DEADLINES = [
+    (lambda v: move_on_after(v), "seconds"),
+    (lambda v: fail_after(v), "seconds"),
+    (lambda v: move_on_at(v), "deadline"),
+    (lambda v: fail_at(v), "deadline"),
+    (lambda v: CancelScope(deadline=v), "deadline"),
+]
+
+
+@pytest.mark.parametrize("make, argument", BAD_DEADLINES)
+def test_a_bad_deadline_is_refused_before_the_scope_joins_the_fibers_scopes(backend, make, argument):
+    """A NaN (or a string) used to register the scope first: the block after it then broke run()."""
+
+    async def main():
+        async with Group() as g:  # the enclosing scope must come out intact
+            with move_on_after(10) as outer:
+                for bad, error in ((math.nan, ValueError), ("1", TypeError), (None, TypeError), (True, TypeError)):
+                    with pytest.raises(error, match=argument):
+                        with make(bad):
+                            pass
+                await sleep(0)
+            g.spawn(sleep, 0)
+        assert not outer.cancelled_caught
+        scope = CancelScope()
+        with pytest.raises(ValueError, match="deadline"):
+            scope.deadline = math.nan
+        assert scope.deadline == math.inf
+        return "intact"
+
+    assert run(main, backend=backend) == "intact"
+
+
+def test_negative_timeouts_expire_at_once_and_infinite_ones_never_fire(backend):
+    async def main():
+        with move_on_after(-1) as scope:  # already past: the block stops at its first suspension point
+            await sleep(1)
+        assert scope.cancelled_caught
+        for make in (move_on_after, fail_after):
+            with make(math.inf) as scope:
+                await sleep(0)
+            assert scope.deadline == math.inf and not scope.cancel_called
+        with move_on_at(-math.inf) as scope:  # a deadline long past: cancelled at once
+            await sleep(1)
+        assert scope.cancelled_caught
+
+    run(main, backend=backend)

@@ -21,6 +21,7 @@ import threading
 
 import pytest
 
+import poorio
 from backend_support import ON_WINE
 from fiber_helpers import backend, run  # noqa: F401 (fixtures)
 from poorio import fail_after, net, sleep, spawn, stats
@@ -429,6 +430,158 @@ def test_accept_under_emfile_backs_off_instead_of_spinning(backend):
     assert report["cpu"] < 0.4, report
 
 
+_EMFILE_NO_LOGGING_CHILD = textwrap.dedent(
+    """
+    import os, resource, socket, sys, threading, time
+    sys.path.insert(0, sys.argv[1])
+    from poorio import net
+    from poorio.streams import BLOCKING, blocking
+
+    # No scheduler here (so nothing else loads logging), and nothing imported
+    # logging before poorio: accept's back-off must not need an import.
+    listener = blocking(net.listen_tcp("127.0.0.1", 0, wait=BLOCKING))
+    client = socket.create_connection(listener.local_address)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))
+    hogs = []
+    try:
+        while True:
+            hogs.append(os.dup(0))
+    except OSError:
+        pass
+
+    def free():
+        time.sleep(0.3)
+        for fd in hogs:
+            os.close(fd)
+
+    freer = threading.Thread(target=free)
+    freer.start()
+    conn = blocking(listener.accept())   # EMFILE first: backs off, then gets it
+    freer.join()
+    print("accepted", conn.remote_address == client.getsockname())
+    conn.close(); client.close(); listener.close()
+    """
+)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_NOFILE is POSIX")
+def test_accept_under_emfile_needs_no_import():
+    """accept's back-off imported logging lazily: out of fds, the import raised EMFILE out of accept()."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _EMFILE_NO_LOGGING_CHILD, ROOT], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["accepted", "True"]
+    assert "Too many open files; retrying in" in proc.stderr  # the warning reached the log (stderr)
+
+
+def test_accept_lets_other_fibers_run_while_connections_are_queued(backend):
+    """3,000 queued connections were accepted in one step: a ticker fiber stalled for all of them."""
+    count = 200
+    log = []
+
+    async def ticker():
+        while True:
+            log.append("tick")
+            await poorio.sleep(0)
+
+    async def main():
+        listener = await net.listen_tcp("127.0.0.1", 0, backlog=count)
+        clients = [socket.create_connection(listener.local_address) for _ in range(count)]
+        accepted = []
+        try:
+            async with poorio.Group() as g:
+                g.spawn(ticker)
+                for _ in range(count):
+                    accepted.append(await listener.accept())
+                    log.append("accept")
+                g.cancel_scope.cancel()
+        finally:
+            for stream in accepted:
+                stream.close()
+            for sock in clients:
+                sock.close()
+            listener.close()
+        return len(accepted)
+
+    assert run(main, backend=backend, capacity=4 * count) == count
+    runs, streak = [], 0
+    for entry in log:
+        if entry == "accept":
+            streak += 1
+        else:
+            runs.append(streak)
+            streak = 0
+    runs.append(streak)
+    assert sum(runs) == count
+    assert max(runs) <= 16  # net._ACCEPT_BATCH accepts, then the ticker gets a turn
+
+
+_FULL_POOL_CLIENTS = 40
+
+
+def test_a_full_pool_holds_accept_back_and_the_server_serves_everyone(backend, caplog):
+    """At a small capacity, the connections past it wait in the backlog instead of killing the server."""
+    import logging
+
+    capacity = 12
+    served = []
+
+    async def echo(stream):
+        async with stream:
+            while True:
+                data = await stream.read_some()
+                if not data:
+                    break
+                await stream.write_all(data)
+        served.append(1)
+
+    def clients(port, results):
+        socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(_FULL_POOL_CLIENTS)]
+        for i, sock in enumerate(socks):  # all connected (in the backlog); served in turn as others close
+            with sock:
+                sock.settimeout(30)
+                sock.sendall(b"hello %d" % i)
+                sock.shutdown(socket.SHUT_WR)
+                reply = b""
+                while True:
+                    chunk = sock.recv(100)
+                    if not chunk:
+                        break
+                    reply += chunk
+                results.append(reply == b"hello %d" % i)
+
+    async def main():
+        results = []
+        async with await net.listen_tcp("127.0.0.1", 0, backlog=_FULL_POOL_CLIENTS) as listener:
+            thread = threading.Thread(target=clients, args=(listener.local_address[1], results))
+            thread.start()
+            try:
+                async with poorio.Group() as g:
+
+                    async def serve():
+                        while True:
+                            g.spawn(echo, await listener.accept())
+                            assert stats().fds <= capacity
+
+                    g.spawn(serve)
+                    with fail_after(60):
+                        while len(results) < _FULL_POOL_CLIENTS and thread.is_alive():
+                            await poorio.sleep(0.01)
+                    g.cancel_scope.cancel()
+            finally:
+                thread.join()
+        return results
+
+    with caplog.at_level(logging.WARNING, logger="poorio.net"):
+        results = run(main, backend=backend, capacity=capacity)
+    assert results == [True] * _FULL_POOL_CLIENTS
+    assert len(served) == _FULL_POOL_CLIENTS
+    held = [r for r in caplog.records if "pool is full" in r.getMessage()]
+    assert len(held) == 1, [r.getMessage() for r in caplog.records]
+
+
 # -- connects whose failure readiness may never report (Windows before 10 2004) --
 #
 # There, net checks SO_ERROR every facts.CONNECT_CHECK_INTERVAL seconds while
@@ -540,3 +693,21 @@ def test_writable_within_says_whether_the_fd_became_writable(backend, pair):
         except BlockingIOError:
             break
     assert blocking(BLOCKING.writable_within(a.fileno(), 0.05)) is False
+
+
+def test_ports_outside_0_to_65535_or_of_the_wrong_type_are_refused(backend):
+    """The resolver wrapped port 70000 to 4464; 1.5 raised an OSError saying 'Int or String expected'."""
+
+    async def main():
+        for call in (net.connect_tcp, net.listen_tcp, net.open_udp):
+            with pytest.raises(ValueError, match="port must be from 0 to 65535, not 70000"):
+                await call("127.0.0.1", 70000)
+            with pytest.raises(ValueError, match="port"):
+                await call("127.0.0.1", -1)
+            for bad in (1.5, True, [80]):
+                with pytest.raises(TypeError, match="port"):
+                    await call("127.0.0.1", bad)
+        async with await net.listen_tcp("127.0.0.1", "0") as listener:  # numeric strings still work
+            return listener.local_address[1] > 0
+
+    assert run(main, backend=backend)

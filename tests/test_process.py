@@ -250,3 +250,19 @@ def test_signal_handler_restored_after_sigchld_wait(monkeypatch):
 
     run(main)
     assert signal.getsignal(signal.SIGCHLD) == before
+
+
+def test_an_empty_or_wrong_command_is_a_clear_error_and_spawns_nothing(backend):
+    """open_process([]) raised IndexError from inside subprocess."""
+
+    async def main():
+        for empty in ([], (), "", b""):
+            with pytest.raises(ValueError, match="args must name a program"):
+                await open_process(empty, stdout=PIPE)
+        with pytest.raises(TypeError, match="args must be a sequence"):
+            await open_process(42)
+        with pytest.raises(ValueError, match="args"):
+            await run_process([])
+        return (await run_process([sys.executable, "-c", "print('ok')"], stdout=PIPE)).stdout
+
+    assert run(main, backend=backend) == b"ok\n"

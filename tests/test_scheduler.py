@@ -714,3 +714,189 @@ def test_a_burst_of_ready_fibers_does_not_starve_io(backend):
             b.close()
 
     assert run(main, backend=backend) <= 200  # not after all 10,000
+
+
+_OUT_OF_FDS_CHILD = """
+import os, resource, sys
+sys.path.insert(0, sys.argv[1])
+import poorio
+assert "logging" not in sys.modules  # the report below must not need to import it
+
+async def doomed():
+    raise LookupError("reported while out of fds")
+
+async def main():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))
+    hogs = []
+    try:
+        while True:
+            hogs.append(os.dup(0))
+    except OSError:
+        pass                                  # EMFILE: not one fd left
+    poorio.spawn(doomed)                      # fails, unjoined: run() reports it
+    await poorio.sleep(0)
+    await poorio.sleep(0)
+    for fd in hogs:
+        os.close(fd)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    return 42
+
+print(poorio.run(main))
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_NOFILE is POSIX")
+def test_an_error_report_needs_no_fd(backend):
+    """Out of fds, a failed fiber is still reported, and run() still returns main's result."""
+    import os
+    import subprocess
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, POORIO_BACKEND=backend)
+    proc = subprocess.run(
+        [sys.executable, "-c", _OUT_OF_FDS_CHILD, root], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["42"]
+    assert "reported while out of fds" in proc.stderr and "LookupError" in proc.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_NOFILE is POSIX")
+def test_the_default_capacity_is_the_fd_limit_and_holds_more_than_1024_waits(backend):
+    """1,100 fibers wait on 1,100 fds at once: the default pool used to hold 1,024 and fail the rest."""
+    import resource
+    import socket
+
+    from poorio.platform import default_capacity
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = 2 * 1100 + 64
+    if soft < need:
+        if hard != resource.RLIM_INFINITY and hard < need:
+            pytest.skip(f"RLIMIT_NOFILE's hard limit ({hard}) is below the {need} fds this needs")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+    pairs = []
+    try:
+        pairs = [socket.socketpair() for _ in range(1100)]
+
+        async def waiter(sock):
+            await wait_readable(sock)
+            return sock.recv(1)
+
+        async def main():
+            assert stats().capacity == default_capacity() == resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+            async with poorio.Group() as g:
+                fibers = [g.spawn(waiter, a) for a, _ in pairs]
+                await sleep(0)
+                assert stats().fds == len(pairs)  # every one of them watched at once
+                for _, b in pairs:
+                    b.send(b"!")
+            return [f.result() for f in fibers]
+
+        assert poorio_run(main, backend=backend) == [b"!"] * len(pairs)
+    finally:
+        for a, b in pairs:
+            a.close()
+            b.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_room_counts_free_slots_and_wait_for_room_parks_until_one_frees(backend):
+    import socket
+
+    from poorio._core.traps import current_scheduler
+
+    pairs = [socket.socketpair() for _ in range(2)]
+    log = []
+
+    async def waiter(sock):
+        await wait_readable(sock)
+
+    async def wants_room():
+        await current_scheduler().wait_for_room(1)
+        log.append(("room", current_scheduler().room()))
+
+    async def main():
+        sched = current_scheduler()
+        assert sched.room() == poorio.room() == 2
+        with pytest.raises(ValueError, match="count"):
+            await poorio.wait_for_room(0)
+        with pytest.raises(ValueError, match="count"):
+            await sched.wait_for_room(3)  # more than the pool can ever hold
+        async with poorio.Group() as g:
+            for a, _ in pairs:
+                g.spawn(waiter, a)
+            await sleep(0)
+            assert sched.room() == 0
+            with move_on_after(0.05) as scope:  # cancelled while waiting: leaves nothing behind
+                await sched.wait_for_room()
+            assert scope.cancelled_caught
+            g.spawn(wants_room)
+            for _ in range(3):
+                await sleep(0)
+            assert log == []  # still full
+            pairs[0][1].send(b"x")  # its waiter wakes, and its registration goes
+            with poorio.fail_after(10):
+                while not log:
+                    await sleep(0.005)
+            assert log == [("room", 1)]
+            # Room for one is not room for two: that waiter must sleep, not spin.
+            g.spawn(current_scheduler().wait_for_room, 2)
+            before = stats().switches
+            await sleep(0.05)
+            assert stats().switches - before < 20
+            pairs[1][1].send(b"x")
+
+    try:
+        run(main, backend=backend, capacity=2)
+    finally:
+        for a, b in pairs:
+            a.close()
+            b.close()
+
+
+def test_bad_arguments_to_the_traps_are_clear_errors_and_leave_the_scheduler_intact(backend):
+    import math
+    import socket
+
+    async def main():
+        cases = [
+            (lambda: sleep("1"), TypeError, "sleep"),
+            (lambda: sleep(None), TypeError, "sleep"),
+            (lambda: sleep(math.nan), ValueError, "sleep"),
+            (lambda: sleep(-0.5), ValueError, "sleep"),
+            (lambda: sleep_until(math.nan), ValueError, "deadline"),
+            (lambda: sleep_until("1"), TypeError, "deadline"),
+            (lambda: wait_readable("x"), ValueError, "wait_readable"),
+            (lambda: wait_readable(None), ValueError, "wait_readable"),
+            (lambda: wait_readable(-1), ValueError, "wait_readable"),
+            (lambda: wait_readable(2**32 + 3), ValueError, "wait_readable"),
+            (lambda: poorio.wait_writable(2**40), ValueError, "wait_writable"),
+        ]
+        for call, error, words in cases:
+            with pytest.raises(error, match=words):
+                await call()
+        assert stats().fds == 0 and stats().timers == 0
+        a, b = socket.socketpair()  # and the scheduler still works
+        with a, b:
+            b.send(b"ok")
+            await wait_readable(a)
+            return a.recv(2)
+
+    assert run(main, backend=backend) == b"ok"
+
+
+def test_a_pool_refuses_an_fd_past_a_c_int_instead_of_watching_a_truncated_one():
+    import socket
+
+    from poorio.platform import READABLE, backends, new_pool
+
+    a, b = socket.socketpair()
+    with a, b:
+        for name in backends():
+            with new_pool(4, name) as pool:
+                # 2**32 + fd would have been watched as fd (epoll_ctl takes an int)
+                with pytest.raises(ValueError, match="invalid file descriptor"):
+                    pool.add(2**32 + a.fileno(), READABLE)
+                assert len(pool) == 0

@@ -35,7 +35,7 @@ import pytest
 
 from poorio import selector as ps
 from poorio.errors import BackendUnavailableError, PoolFullError
-from poorio.platform import backends, default_backend, known_backends
+from poorio.platform import MAX_CAPACITY, backends, default_backend, known_backends
 
 try:
     from test import test_selectors as cpython_tests
@@ -246,10 +246,7 @@ def test_capacity_must_be_positive(cls):
 def test_default_capacity_follows_the_fd_limit():
     resource = pytest.importorskip("resource")
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY:
-        expected = ps.MAX_DEFAULT_CAPACITY
-    else:
-        expected = min(soft, ps.MAX_DEFAULT_CAPACITY)
+    expected = MAX_CAPACITY if soft == resource.RLIM_INFINITY else min(soft, MAX_CAPACITY)
     assert ps.default_capacity() == expected
     with ps.Selector() as sel:
         assert sel.capacity == expected

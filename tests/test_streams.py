@@ -314,3 +314,93 @@ def test_blocking_refuses_a_coroutine_that_suspends():
     with r, w:
         with pytest.raises(RuntimeError, match="suspended"):
             blocking(r.read_some())
+
+
+def test_read_some_checks_its_argument_even_with_bytes_buffered(backend):
+    """read_some(0) used to hand out b"" (the end-of-stream value) when read_line had left bytes."""
+
+    async def main():
+        r, w = pipe()
+        async with r, w:
+            await w.write_all(b"line\nrest")
+            assert await r.read_line() == b"line\n"
+            for bad, error in ((0, ValueError), (-1, ValueError), ("1", TypeError), (1.5, TypeError), (True, TypeError)):
+                with pytest.raises(error, match="max_bytes"):
+                    await r.read_some(bad)
+            assert await r.read_some(2**40) == b"rest"  # a huge size reads what there is, no MemoryError
+            await w.write_all(b"more")
+            return await r.read_some(2**100)
+
+    assert run(main, backend=backend) == b"more"
+
+
+def test_read_exactly_and_read_line_check_their_arguments(backend):
+    async def main():
+        r, w = pipe()
+        async with r, w:
+            await w.write_all(b"abc\n")
+            with pytest.raises(ValueError, match="n must be >= 0"):
+                await r.read_exactly(-1)
+            with pytest.raises(TypeError, match="n must be an int"):
+                await r.read_exactly(2.0)
+            for bad, error in ((-1, ValueError), (0, ValueError), ("5", TypeError)):
+                with pytest.raises(error, match="max_size"):  # -1 was a LimitOverrunError
+                    await r.read_line(max_size=bad)
+            with pytest.raises(TypeError, match="delimiter"):
+                await r.read_until("\n", 10)
+            with pytest.raises(TypeError, match="read-only"):
+                await r.read_into(b"immutable")
+            with pytest.raises(TypeError, match="buffer"):
+                await r.read_into("text")
+            assert await r.read_exactly(0) == b""
+            assert await r.read_line() == b"abc\n"  # nothing was lost by the refusals
+            await w.write_all(b"the end")
+            w.close()
+            with pytest.raises(IncompleteReadError) as caught:
+                await r.read_exactly(2**40)  # no up-front allocation: reads until the end
+            return caught.value.partial
+
+    assert run(main, backend=backend) == b"the end"
+
+
+def test_a_long_line_in_small_pieces_comes_whole_and_leaves_the_rest(backend):
+    line = _payload(1 * MB) + b"\n"
+
+    async def main():
+        r, w = pipe()
+        async with r, w:
+
+            async def writer():
+                for i in range(0, len(line), 1000):  # pieces that never align with the buffer's growth
+                    await w.write_all(line[i : i + 1000])
+                    await sleep(0)
+                await w.write_all(b"next\r")
+                await w.write_all(b"\nlast")
+                w.close()
+
+            f = spawn(writer)
+            with fail_after(30):
+                got = await r.read_line(max_size=len(line))
+                crlf = await r.read_until(b"\r\n", 100)  # a delimiter split between two reads
+                rest = await r.read_line()
+            await f.join()
+            return got == line, crlf, rest
+
+    assert run(main, backend=backend) == (True, b"next\r\n", b"last")
+
+
+def test_read_until_cancelled_or_overrun_keeps_every_byte(backend):
+    async def main():
+        r, w = pipe()
+        async with r, w:
+            await w.write_all(b"x" * 5000)
+            with move_on_after(0.05):
+                await r.read_line(max_size=100_000)  # 5,000 bytes in, no newline yet
+            await w.write_all(b"y" * 5000)
+            with pytest.raises(LimitOverrunError):
+                await r.read_line(max_size=8000)
+            await w.write_all(b"\n")
+            tail = await r.read_line(max_size=100_000)
+            return tail == b"x" * 5000 + b"y" * 5000 + b"\n"
+
+    assert run(main, backend=backend)

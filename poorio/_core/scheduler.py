@@ -38,14 +38,13 @@ from time import monotonic as _monotonic
 
 from ..errors import AlreadyRegisteredError, BusyResourceError, Cancelled, ClosedResourceError, DeadlockError
 from ..events.notifier import Notifier
-from ..platform import DEFAULT_CAPACITY
 from ..record import Record
 from .fiber import Fiber, Suspension
-from .traps import Checkpoint, Sleep, Suspend, YieldForIo, _thread_state, current_scheduler, fd_of
+from .traps import Checkpoint, Sleep, Suspend, YieldForIo, _thread_state, current_scheduler, fd_of, suspend
 
 __all__ = [
     "Scheduler", "SchedulerStatistics", "FiberInfo", "run", "spawn", "current", "notify_closing", "stats",
-    "dump", "fibers",
+    "dump", "fibers", "room", "wait_for_room",
 ]  # fmt: skip
 
 _CoroutineType = types.CoroutineType
@@ -106,11 +105,13 @@ class _Call:
 class Scheduler:
     """Runs fibers on one thread, over one ``Notifier`` (and so one ``SocketIoPool``).
 
-    ``capacity`` bounds how many fds can be watched at once; ``backend``
-    picks the pool's mechanism (default: the best here).
+    ``capacity`` bounds how many fds can be watched at once -- by default
+    the process's fd limit (``poorio.platform.default_capacity()``), so a
+    server runs out of fds (and backs off at ``accept``) before its pool
+    fills; ``backend`` picks the pool's mechanism (default: the best here).
     """
 
-    def __init__(self, backend: str | None = None, capacity: int = DEFAULT_CAPACITY) -> None:
+    def __init__(self, backend: str | None = None, capacity: int | None = None) -> None:
         global _log, _WeakSet
         if _log is None:
             # Loaded here, not on the error paths that use them: an import
@@ -133,6 +134,8 @@ class Scheduler:
         self._next_id = 1
         self._escalate = None  # KeyboardInterrupt/SystemExit from a fiber nobody joins
         self._deadlocks = 0
+        self._room_waiters = []  # Suspensions of fibers in wait_for_room
+        self._room_wanted = 0  # the least room one of them waits for (0: none waits)
         self._agens = None  # async generators first iterated here (a WeakSet, while running)
         self._handlers = {
             Checkpoint: self._on_checkpoint,
@@ -271,6 +274,47 @@ class Scheduler:
         """Stop watching ``signum`` (the previous handler is restored after the last listener)."""
         self._notifier.unwatch_signal(signum)
 
+    def room(self) -> int:
+        """How many more fds fibers can start waiting on before the pool is full.
+
+        The capacity less the fds registered now; an fd an IO object keeps
+        registered between its waits counts as taken.  IO objects use it for
+        back-pressure: a ``Listener`` stops accepting when there is no room
+        (see ``wait_for_room``) rather than accept connections it could not
+        wait on.
+        """
+        return self._notifier.room()
+
+    async def wait_for_room(self, count: int = 1) -> None:
+        """Park this fiber until ``room()`` is at least ``count`` (fds closing or done waiting free slots).
+
+        Raises:
+            ValueError: ``count`` is not an int from 1 to the capacity.
+            Cancelled: the fiber was cancelled while it waited.
+        """
+        notifier = self._notifier
+        capacity = notifier.capacity
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= capacity:
+            raise ValueError(f"count must be an int from 1 to the capacity ({capacity}), not {count!r}")
+        while notifier.room() < count:
+            await suspend(self._room_waiter(count), f"waiting for room for {count} fd(s) in the pool")
+
+    def _room_waiter(self, count: int):
+        def setup(susp) -> None:
+            self._room_waiters.append(susp)
+            if not 0 < self._room_wanted <= count:
+                self._room_wanted = count
+
+        return setup
+
+    def _wake_room_waiters(self) -> None:
+        """There is room for one of the fibers in ``wait_for_room``: each looks again (at its own count)."""
+        waiters = self._room_waiters
+        self._room_waiters = []
+        self._room_wanted = 0
+        for susp in waiters:
+            susp.complete()  # a cancelled one is already done: no-op
+
     def statistics(self) -> SchedulerStatistics:
         """Fibers alive, ready, waiting on IO and sleeping; fds, timers and waits; switches, polls, deliveries."""
         io_waits = sleeping = 0
@@ -348,6 +392,8 @@ class Scheduler:
         notifier = self._notifier
         steps = 0  # since the last poll
         while main._coro is not None if main is not None else self._fibers:
+            if self._room_wanted and notifier.room() >= self._room_wanted:
+                self._wake_room_waiters()
             if woken or ready:
                 if woken:
                     steps += self._run_ready(woken, len(woken))
@@ -576,11 +622,12 @@ class Scheduler:
             self._loop(None)
 
 
-def run(main, *args, backend: str | None = None, capacity: int = DEFAULT_CAPACITY):
+def run(main, *args, backend: str | None = None, capacity: int | None = None):
     """Run ``main(*args)`` in a new fiber on a new scheduler; return its result.
 
     ``backend`` names the readiness backend (default: the best one here);
-    ``capacity`` is how many fds can be watched at once.  ``main`` runs in a
+    ``capacity`` is how many fds can be watched at once (default: the
+    process's fd limit).  ``main`` runs in a
     copy of the caller's ``contextvars`` context.
 
     Raises:
@@ -625,6 +672,26 @@ def notify_closing(obj) -> None:
         RuntimeError: no scheduler runs in this thread.
     """
     current_scheduler().notify_closing(obj)
+
+
+def room() -> int:
+    """How many more fds the current scheduler's fibers can start waiting on (see ``Scheduler.room``).
+
+    Raises:
+        RuntimeError: no scheduler runs in this thread.
+    """
+    return current_scheduler().room()
+
+
+async def wait_for_room(count: int = 1) -> None:
+    """Park this fiber until the current scheduler's pool has room for ``count`` more fds.
+
+    Raises:
+        RuntimeError: no scheduler runs in this thread.
+        ValueError: ``count`` is not an int from 1 to the capacity.
+        Cancelled: the fiber was cancelled while it waited.
+    """
+    await current_scheduler().wait_for_room(count)
 
 
 def stats() -> SchedulerStatistics:

@@ -32,10 +32,10 @@ does *not* do: call anything.  Dispatching is the caller's business.
 
 from __future__ import annotations
 
-from ..platform import DEFAULT_CAPACITY
+from ..platform import default_capacity
 from .eventset import EventSet
 from .kinds import *  # noqa: F401,F403
 from .kinds import __all__ as _kinds_all
 from .notifier import KeptFd, Notifier, NotifierStatistics
 
-__all__ = ["EventSet", "Notifier", "NotifierStatistics", "KeptFd", "DEFAULT_CAPACITY", *_kinds_all]
+__all__ = ["EventSet", "Notifier", "NotifierStatistics", "KeptFd", "default_capacity", *_kinds_all]

@@ -18,7 +18,7 @@ from itertools import count
 from time import monotonic
 
 from ..errors import AlreadyRegisteredError, ClosedResourceError, NotRegisteredError
-from ..platform import DEFAULT_CAPACITY, READABLE, WRITABLE, fileno
+from ..platform import READABLE, WRITABLE, fileno
 from .kinds import (
     _KINDS,
     _READ,
@@ -60,7 +60,8 @@ class EventSet:
     """A container of events and a destructive iterator over the ones that fired.
 
     ``capacity`` bounds how many fds it watches at once (its pool is fixed
-    size); ``backend`` picks the pool's mechanism (default: the best here,
+    size; default: the process's fd limit, ``poorio.platform.default_capacity()``);
+    ``backend`` picks the pool's mechanism (default: the best here,
     or ``POORIO_BACKEND``).  Its notifier owns one wake-up channel (two fds,
     not counted against ``capacity``) so other threads and signal handlers
     can interrupt a blocking iteration.
@@ -80,13 +81,13 @@ class EventSet:
     another is fine.
 
     Raises:
-        ValueError: ``capacity`` is not a positive int.
+        ValueError: ``capacity`` is not an int from 1 to ``MAX_CAPACITY - 1``.
         BackendUnavailableError: ``backend`` does not exist or cannot run here.
     """
 
-    def __init__(self, capacity: int = DEFAULT_CAPACITY, backend: str | None = None, *, keep: bool = False) -> None:
+    def __init__(self, capacity: int | None = None, backend: str | None = None, *, keep: bool = False) -> None:
         self._notifier = Notifier(capacity, backend)
-        self.capacity = capacity
+        self.capacity = self._notifier.capacity
         self._keep = bool(keep)
         self._kept = KeptFd(-1)  # the set speaks for every fd it registers: one identity for all
         self._closed = False
@@ -507,6 +508,10 @@ class EventSet:
     @property
     def backend(self) -> str:
         return self._notifier.backend
+
+    def room(self) -> int:
+        """How many more fds the set can watch now (see ``Notifier.room``)."""
+        return self._notifier.room()
 
     def statistics(self) -> EventStatistics:
         """A frozen snapshot: backend, capacity, events held, fds watched, timers armed, events queued, signals."""

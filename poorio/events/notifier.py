@@ -54,7 +54,7 @@ from collections import deque
 from time import monotonic
 
 from ..errors import AlreadyRegisteredError, ClosedResourceError, PoolFullError
-from ..platform import DEFAULT_CAPACITY, ERROR, HANGUP, READABLE, WRITABLE, fd_is_gone, new_pool
+from ..platform import ERROR, HANGUP, MAX_CAPACITY, READABLE, WRITABLE, check_capacity, default_capacity, fd_is_gone, new_pool
 from ..platform.wakeup import Waker
 from ..record import Record
 from .timers import TimerHeap
@@ -112,13 +112,15 @@ class NotifierStatistics(Record):
 class Notifier:
     """Watches fds, deadlines, posts and signals for one thread; ``collect`` reports what happened.
 
-    ``capacity`` bounds how many fds are registered at once; ``backend``
-    picks the pool's mechanism (default: the best here, or
-    ``POORIO_BACKEND``).  The notifier's own wake-up channel (two fds) is not
-    counted against ``capacity``.
+    ``capacity`` bounds how many fds are registered at once (default: the
+    process's fd limit, ``poorio.platform.default_capacity()``, so the
+    kernel's ``EMFILE`` comes before a full notifier); ``backend`` picks the
+    pool's mechanism (default: the best here, or ``POORIO_BACKEND``).  The
+    notifier's own wake-up channel (two fds) is not counted against
+    ``capacity``.
 
     Raises:
-        ValueError: ``capacity`` is not a positive int.
+        ValueError: ``capacity`` is not an int from 1 to ``MAX_CAPACITY - 1``.
         BackendUnavailableError: ``backend`` does not exist or cannot run here.
     """
 
@@ -127,10 +129,10 @@ class Notifier:
         "_expected", "_signals", "_arrived", "_closing", "_waiting", "_closed",
     )  # fmt: skip
 
-    def __init__(self, capacity: int = DEFAULT_CAPACITY, backend: str | None = None) -> None:
-        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
-            raise ValueError(f"capacity must be a positive int, not {capacity!r}")
-        self.capacity = capacity
+    def __init__(self, capacity: int | None = None, backend: str | None = None) -> None:
+        if capacity is None:
+            capacity = min(default_capacity(), MAX_CAPACITY - 1)
+        self.capacity = capacity = check_capacity(capacity, MAX_CAPACITY - 1)  # one more: the wake-up channel
         pool = new_pool(capacity + 1, backend)  # + the wake-up channel
         try:
             waker = Waker()
@@ -498,6 +500,15 @@ class Notifier:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    def room(self) -> int:
+        """How many more fds can be registered now: ``capacity`` less the fds registered.
+
+        A kept registration counts as taken: it is most likely waited on
+        again soon (it is dropped to make room only when a new fd needs its
+        slot).
+        """
+        return self.capacity - len(self._fds)
 
     def statistics(self) -> NotifierStatistics:
         """A frozen snapshot of what the notifier holds."""

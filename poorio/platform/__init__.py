@@ -35,7 +35,10 @@ import os
 import sys
 
 from ..errors import BackendUnavailableError
-from ._base import DEFAULT_CAPACITY, ERROR, HANGUP, INTEREST, READABLE, WRITABLE, PoolBase, PoolStatistics, fd_is_gone
+from ._base import (
+    DEFAULT_CAPACITY, ERROR, HANGUP, INTEREST, MAX_CAPACITY, READABLE, WRITABLE, PoolBase, PoolStatistics,
+    check_capacity, default_capacity, fd_is_gone, open_pools,
+)  # fmt: skip
 from ._libc import MULTIARCH, POINTER_SIZE, fileno
 
 __all__ = [
@@ -45,6 +48,10 @@ __all__ = [
     "HANGUP",
     "INTEREST",
     "DEFAULT_CAPACITY",
+    "MAX_CAPACITY",
+    "default_capacity",
+    "check_capacity",
+    "open_pools",
     "SocketIoPool",
     "PoolBase",
     "PoolStatistics",

@@ -12,13 +12,16 @@ from __future__ import annotations
 import errno
 import math
 import time
+import weakref
+
 from ..errors import AlreadyRegisteredError, ClosedResourceError, NotRegisteredError, PoolFullError
 from ..record import Record
 from ._libc import fileno
 
 __all__ = [
     "PoolBase", "timeout_ms", "PoolStatistics", "READABLE", "WRITABLE", "ERROR", "HANGUP", "INTEREST",
-    "DEFAULT_CAPACITY", "fd_is_gone",
+    "DEFAULT_CAPACITY", "MAX_CAPACITY", "FALLBACK_CAPACITY", "default_capacity", "check_capacity", "fd_is_gone",
+    "open_pools",
 ]  # fmt: skip
 
 # The portable event vocabulary.  The values are POSIX poll(2)'s POLLIN,
@@ -31,11 +34,66 @@ ERROR = 0x008  # reported whether asked for or not
 HANGUP = 0x010  # reported whether asked for or not
 INTEREST = READABLE | WRITABLE  # what may be asked for
 
-DEFAULT_CAPACITY = 1024
+DEFAULT_CAPACITY = 1024  # a bare pool's; event sets and schedulers default to default_capacity()
+# An fd is a C int, so no pool can ever hold more distinct fds than this; a
+# larger capacity is a mistake, refused rather than half-honoured.
+MAX_CAPACITY = 2**31 - 1
+# Where the fd limit cannot be read (Windows has none for sockets).
+FALLBACK_CAPACITY = 4096
 
 # epoll_wait and poll take an int of milliseconds; clamp far-future timeouts
 # (about 24.8 days) rather than overflow into "negative = forever".
 _MAX_TIMEOUT_MS = 2**31 - 1
+
+
+_OPEN = weakref.WeakSet()  # every pool not yet closed (weakly: a dropped pool leaves it when collected)
+
+
+def open_pools() -> list:
+    """Every pool made and not yet closed, in no order -- a debugging aid.
+
+    Event sets and schedulers own one each, so this also shows the ones left
+    open.  poorio's test suite checks after each test that it opened none
+    it did not close.  A pool dropped without ``close()`` leaves the list
+    once it is garbage-collected.
+    """
+    return [pool for pool in list(_OPEN) if not pool._closed]
+
+
+def default_capacity() -> int:
+    """How many fds an event set or scheduler watches unless told: the process's fd limit.
+
+    A process cannot open more fds than its soft ``RLIMIT_NOFILE``, so a
+    pool of that size is never the first thing to run out: the kernel's
+    ``EMFILE`` comes first.  Read at each call, so a program that raises
+    its limit first gets a pool to match.  No pool allocates for its whole
+    capacity up front (poll's array grows as fds come), so a large limit
+    costs nothing until it is used.  ``FALLBACK_CAPACITY`` where the limit
+    cannot be read (Windows).
+    """
+    try:
+        import resource  # on first use, not with poorio: a bare pool never asks
+    except ImportError:  # Windows: no fd limit to read
+        return FALLBACK_CAPACITY
+    try:
+        soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (OSError, ValueError):
+        return FALLBACK_CAPACITY
+    if soft == resource.RLIM_INFINITY or soft > MAX_CAPACITY:
+        return MAX_CAPACITY
+    return soft if soft > 0 else FALLBACK_CAPACITY
+
+
+def check_capacity(capacity, limit: int = MAX_CAPACITY) -> int:
+    """``capacity`` if it is an int from 1 to ``limit``.
+
+    Raises:
+        ValueError: anything else -- a bool, a float, zero, or more fds than
+            any process can hold (``MAX_CAPACITY``; an fd is a C int).
+    """
+    if isinstance(capacity, bool) or not isinstance(capacity, int) or not 1 <= capacity <= limit:
+        raise ValueError(f"capacity must be an int from 1 to {limit} (an fd is a C int), not {capacity!r}")
+    return capacity
 
 
 class PoolStatistics(Record):
@@ -90,12 +148,11 @@ class PoolBase:
     backend = "abstract"
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
-        if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1:
-            raise ValueError(f"capacity must be a positive int, not {capacity!r}")
-        self.capacity = capacity
+        self.capacity = check_capacity(capacity)
         self.truncated = False  # the last cycle filled its buffer: more fds may be ready than it returned
         self._events: dict = {}  # fd -> the interest flags registered for it
         self._closed = False
+        _OPEN.add(self)
 
     # -- the public interface --------------------------------------------------
 
@@ -158,7 +215,7 @@ class PoolBase:
         A backend may return at most a buffer's worth of fds per cycle
         (epoll, kqueue: 1,024); ``truncated`` then says so, and a further
         ``cycle(0)`` returns the others (the ready list rotates).  A
-        signal that interrupts the wait does not end it early: the wait is
+        signal that interrupts the wait (even a ``timeout=0`` one) does not end it early: the wait is
         resumed for the time remaining (PEP 475), after any Python signal
         handler has run -- and if that handler raises, so does ``cycle``.
 
@@ -171,7 +228,14 @@ class PoolBase:
             raise ClosedResourceError("the pool is closed")
         ms = timeout_ms(timeout)
         if ms == 0:
-            return self._wait(0)
+            while True:
+                try:
+                    return self._wait(0)
+                except InterruptedError:
+                    # Even a poll that never blocks is interrupted by a signal
+                    # that lands while the kernel scans a long array: retried,
+                    # as PEP 475 has it, once the handler has run.
+                    pass
         deadline = time.monotonic() + ms / 1000.0 if ms > 0 else None
         while True:
             try:
@@ -205,6 +269,7 @@ class PoolBase:
         if not self._closed:
             self._closed = True
             self._events.clear()
+            _OPEN.discard(self)
             self._close()
 
     @property

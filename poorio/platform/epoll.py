@@ -148,7 +148,12 @@ class SocketIoPool(PoolBase):
         self._one_addr = ctypes.addressof(self._one)
 
     def fileno(self) -> int:
-        """The epoll instance's own fd (it can itself be polled)."""
+        """The epoll instance's own fd.
+
+        It can itself be watched -- by poll(2), select or another epoll set --
+        and is readable while events are pending (Linux's epoll(7) documents
+        it), so one loop can nest inside another.
+        """
         return self._epfd
 
     def _control(self, op: int, fd: int, events: int) -> None:

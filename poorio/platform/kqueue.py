@@ -306,7 +306,13 @@ class SocketIoPool(PoolBase):
         self._kq = _open()
 
     def fileno(self) -> int:
-        """The kqueue's own fd (it can itself be polled)."""
+        """The kqueue's own fd.
+
+        On macOS and the BSDs it can itself be watched -- by another kqueue,
+        poll(2) or select -- and is readable while events are pending.  That
+        is the kernels' behaviour, not kqueue's contract: a userspace kqueue
+        (libkqueue on Linux) need not offer it.
+        """
         return self._kq
 
     def _apply(self, changes: list) -> list:

@@ -21,6 +21,11 @@ one.  Here the array is kept dense instead: slot ``i`` holds the i-th
 registered fd, ``len(fds)`` slots are in use, and removal moves the last
 entry into the hole (swap-remove) and patches its index.  Add and remove are
 O(1) and the kernel only ever sees live entries.
+
+The array is not allocated for the whole capacity up front: it starts
+small and doubles when it fills, up to the capacity.  A pool sized to a
+process's fd limit (a million, in some containers) then costs memory only
+for the fds it actually watches.
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ from itertools import compress
 
 from ._base import DEFAULT_CAPACITY, ERROR, HANGUP, READABLE, WRITABLE, PoolBase
 from ._libc import bind, os_error
+
+# Records in a new pool's array; it doubles from here as fds are added.
+_FIRST_SIZE = 64
 
 __all__ = ["SocketIoPool", "ArrayPool", "pollfd", "available", "POLLIN", "POLLOUT", "POLLERR", "POLLHUP", "POLLNVAL"]
 
@@ -90,18 +98,28 @@ class ArrayPool(PoolBase):
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         super().__init__(capacity)
-        self._array = (self._record_type * capacity)()
-        self._bytes = memoryview(self._array).cast("B")
-        # The array's raw address: PyPy converts a ctypes object argument at
-        # ~50 us a call, an int at almost nothing.  self._array keeps it alive.
-        self._address = ctypes.addressof(self._array)
-        # revents as a strided view of shorts: one C-speed slice per cycle.
-        self._shorts = self._bytes.cast("h")
         self._stride = self._record.size // 2
         self._rev_index = self._revents_offset // 2
         self._table_mask = len(self._from_native) - 1
         self._fds: list = []  # slot -> fd; len(_fds) slots are live, the rest are free
         self._slots: dict = {}  # fd -> slot; the inverse of _fds
+        self._allocate(min(capacity, _FIRST_SIZE))
+
+    def _allocate(self, size: int) -> None:
+        """A new array of ``size`` records holding the live ones (``size`` <= capacity)."""
+        array = (self._record_type * size)()
+        view = memoryview(array).cast("B")
+        live = len(self._fds) * self._record.size
+        if live:
+            view[:live] = self._bytes[:live]
+        self._array = array
+        self._bytes = view
+        # The array's raw address: PyPy converts a ctypes object argument at
+        # ~50 us a call, an int at almost nothing.  self._array keeps it alive.
+        self._address = ctypes.addressof(array)
+        # revents as a strided view of shorts: one C-speed slice per cycle.
+        self._shorts = view.cast("h")
+        self._size = size
 
     def _validate(self, fd: int) -> None:
         # poll(2) would accept a closed fd and report POLLNVAL later; say EBADF
@@ -111,6 +129,8 @@ class ArrayPool(PoolBase):
     def _add(self, fd: int, events: int) -> None:
         self._validate(fd)
         slot = len(self._fds)
+        if slot == self._size:  # PoolBase has checked the capacity: there is room to grow
+            self._allocate(min(2 * self._size, self.capacity))
         self._record.pack_into(self._bytes, slot * self._record.size, fd, self._to_native[events], 0)
         self._fds.append(fd)
         self._slots[fd] = slot
