@@ -72,7 +72,8 @@ LAYERS = [
     ("events", {"events"}),
     ("core", {"_core"}),
     ("ops", {"ops", "channel", "sync", "completion"}),
-    ("io", {"streams", "net", "tls", "system", "process", "_childwatch", "files", "threads", "from_thread"}),
+    ("io", {"waithooks", "streams", "net", "tls", "system", "process", "_childwatch", "files", "threads",
+            "from_thread"}),
     ("applications", {"selector", "aio", "actors", "serve", "http", "__init__", "__main__"}),
 ]
 
@@ -214,7 +215,7 @@ def test_import_poorio_leaves_sockets_threads_and_subprocesses_for_later():
     )
     root = os.path.dirname(PACKAGE)
     out = subprocess.run([sys.executable, "-S", "-c", code], cwd=root, capture_output=True, text=True, check=True)
-    assert out.stdout.splitlines() == ["[]", "poorio.net poorio.process True"]
+    assert out.stdout.splitlines() == ["[]", "poorio.net.tcp poorio.process True"]
 
 
 # Spellings of "which OS is this?".  Above the platform layer a difference in

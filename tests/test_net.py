@@ -622,7 +622,7 @@ class _Counting(WaitHook):
 
 @pytest.fixture
 def sliced_connects(monkeypatch):
-    monkeypatch.setattr(net, "CONNECT_CHECK_INTERVAL", 0.02)
+    monkeypatch.setattr(net.tcp, "CONNECT_CHECK_INTERVAL", 0.02)
 
 
 def test_a_sliced_connect_connects(backend, sliced_connects):

@@ -1,22 +1,4 @@
-"""Networking IO objects: TCP and Unix stream sockets, listeners, UDP sockets.
-
-``connect_tcp``/``connect_unix`` return a ``SocketStream`` (the stream
-interface of ``poorio.streams`` over a socket); ``listen_tcp``/``listen_unix``
-return a ``Listener`` whose ``accept()`` does; ``open_udp`` returns a
-``DatagramSocket``.  Every socket is non-blocking and close-on-exec.  Socket
-options go by Emilua's names (``set_option("reuse_address", True)``).
-
-Errors from the kernel pass through unmodified: a refused connect raises
-``ConnectionRefusedError`` (``ECONNREFUSED``), a reset peer
-``ConnectionResetError``.  Sends use ``MSG_NOSIGNAL`` (``SO_NOSIGPIPE`` on
-macOS), so a dead peer is ``EPIPE``, never a ``SIGPIPE``.
-
-What this module does not do: time out by itself (wrap a call in
-``poorio.fail_after``), race address families in parallel (connect tries
-``getaddrinfo``'s addresses one after the other), or resolve names itself
-(numeric addresses are parsed in place; names go to ``poorio.threads`` when
-it is present -- see ``_resolve``).
-"""
+"""TCP and Unix stream sockets: ``Listener`` and the functions that connect and listen."""
 
 from __future__ import annotations
 
@@ -25,25 +7,13 @@ import logging
 import os
 import socket
 
-from .errors import ClosedResourceError
-from .platform.facts import CONNECT_CHECK_INTERVAL, REUSE_ADDRESS_IS_SAFE, SO_NOSIGPIPE
-from .streams import FIBERS, FdStream, WaitHook
+from ..errors import ClosedResourceError
+from ..platform.facts import CONNECT_CHECK_INTERVAL, REUSE_ADDRESS_IS_SAFE
+from ..streams import FIBERS, WaitHook
+from .sockets import SocketStream, _close_socket, _finalize_socket, _prepare, _SocketOptions, getaddrinfo
 
-__all__ = [
-    "SocketStream",
-    "Listener",
-    "DatagramSocket",
-    "connect_tcp",
-    "listen_tcp",
-    "connect_unix",
-    "listen_unix",
-    "open_udp",
-    "getaddrinfo",
-]
+__all__ = ["Listener", "connect_tcp", "listen_tcp", "connect_unix", "listen_unix"]
 
-# MSG_NOSIGNAL: a send to a dead peer fails with EPIPE instead of killing the
-# process with SIGPIPE.  macOS has no such flag but a per-socket option.
-_SEND_FLAGS = getattr(socket, "MSG_NOSIGNAL", 0)
 # A non-blocking TCP connect "in progress" (Windows says WSAEWOULDBLOCK).  A
 # Unix-socket connect answers EAGAIN instead when the listener's backlog is
 # full: nothing started, so it is retried after a pause.
@@ -57,154 +27,6 @@ _ACCEPT_BATCH = 16  # connections accepted in a row before the listener lets the
 # Loaded with this module, not where it is used: the warnings are logged when
 # accept() has just failed with EMFILE, and an import then needs an fd too.
 _log = logging.getLogger("poorio.net")
-
-# Emilua's option names -> (level, option).  All are ints or booleans.
-_OPTIONS = {
-    "reuse_address": (socket.SOL_SOCKET, socket.SO_REUSEADDR),
-    "keep_alive": (socket.SOL_SOCKET, socket.SO_KEEPALIVE),
-    "broadcast": (socket.SOL_SOCKET, socket.SO_BROADCAST),
-    "send_buffer_size": (socket.SOL_SOCKET, socket.SO_SNDBUF),
-    "receive_buffer_size": (socket.SOL_SOCKET, socket.SO_RCVBUF),
-    "tcp_no_delay": (socket.IPPROTO_TCP, socket.TCP_NODELAY),
-}
-
-
-class _SocketOptions:
-    """``set_option``/``get_option`` by name, shared by every socket IO object."""
-
-    __slots__ = ()
-
-    def set_option(self, name: str, value) -> None:
-        """Set a socket option by its Emilua name (``"reuse_address"``, ``"tcp_no_delay"``...).
-
-        Raises:
-            ValueError: unknown option name.
-            OSError: from ``setsockopt``, unmodified.
-        """
-        level, option = _option(name)
-        self._sock.setsockopt(level, option, int(value))
-
-    def get_option(self, name: str) -> int:
-        """An option's current value (booleans as 0/1; the kernel may round sizes).
-
-        Raises:
-            ValueError: unknown option name.
-            OSError: from ``getsockopt``, unmodified.
-        """
-        level, option = _option(name)
-        return self._sock.getsockopt(level, option)
-
-    @property
-    def local_address(self):
-        """The address the socket is bound to (a ``(host, port)`` tuple, or a path)."""
-        return self._sock.getsockname()
-
-
-def _option(name: str) -> tuple:
-    try:
-        return _OPTIONS[name]
-    except KeyError:
-        raise ValueError(f"unknown socket option {name!r}; known: {', '.join(_OPTIONS)}") from None
-
-
-def _prepare(sock: socket.socket) -> socket.socket:
-    """Make ``sock`` non-blocking and SIGPIPE-free (it is close-on-exec from birth)."""
-    sock.setblocking(False)
-    if SO_NOSIGPIPE is not None and not _SEND_FLAGS:
-        sock.setsockopt(socket.SOL_SOCKET, SO_NOSIGPIPE, 1)
-    return sock
-
-
-def _finalize_socket(self) -> None:
-    """``__del__`` of the socket objects that are not streams: close a socket nobody closed.
-
-    Its fd may still be registered (kept between waits), so the close is
-    handed over to go after the registration (see ``FdWaits.close_later``).
-    """
-    sock = getattr(self, "_sock", None)
-    if sock is not None and sock.fileno() >= 0:
-        waits = getattr(self, "_waits", None)
-        if waits is None:
-            sock.close()
-        else:
-            waits.close_later(sock.close)
-
-
-def _close_socket(sock: socket.socket, wait: WaitHook) -> None:
-    fd = sock.fileno()
-    if fd >= 0:
-        try:
-            wait.closing(fd)
-        finally:
-            sock.close()
-
-
-class SocketStream(_SocketOptions, FdStream):
-    """A connected stream socket (TCP or Unix) with the ``poorio.streams`` interface.
-
-    Also: ``send_eof()`` (half-close), ``local_address``/``remote_address``,
-    ``nodelay``/``keep_alive`` properties and ``set_option``/``get_option``.
-    """
-
-    # _recv and _recv_into are the socket's bound methods, kept in slots (they
-    # shadow FdStream's os.read versions): the hot path is one C call.
-    __slots__ = ("_sock", "_recv", "_recv_into")
-
-    def __init__(self, sock: socket.socket, *, wait: WaitHook | None = None) -> None:
-        self._sock = _prepare(sock)
-        self._init_fd(sock.fileno(), wait)
-        self._recv = sock.recv
-        self._recv_into = sock.recv_into
-
-    def _send(self, data) -> int:
-        return self._sock.send(data, _SEND_FLAGS)
-
-    def _close_fd(self, fd: int) -> None:
-        self._sock.close()
-
-    def __del__(self) -> None:
-        sock = getattr(self, "_sock", None)
-        if sock is not None:
-            fd = getattr(self, "_fd", -1)
-            if fd >= 0:
-                self._finalize(fd, sock.close)  # its fd may still be registered
-            else:
-                sock.close()
-
-    async def send_eof(self) -> None:
-        """Half-close: tell the peer no more data will come (``shutdown(SHUT_WR)``); reading goes on.
-
-        Raises:
-            ClosedResourceError: the stream is closed.
-            BrokenResourceError: a ``write_all`` was interrupted part-way.
-            OSError: from ``shutdown``, unmodified (e.g. ``ENOTCONN``).
-        """
-        await self._fair()
-        self._check_writable()
-        self._sock.shutdown(socket.SHUT_WR)
-
-    @property
-    def remote_address(self):
-        """The peer's address (a ``(host, port)`` tuple, or a path for Unix sockets)."""
-        return self._sock.getpeername()
-
-    @property
-    def nodelay(self) -> bool:
-        """``TCP_NODELAY``: send small writes at once (on by default for TCP)."""
-        return bool(self.get_option("tcp_no_delay"))
-
-    @nodelay.setter
-    def nodelay(self, value: bool) -> None:
-        self.set_option("tcp_no_delay", value)
-
-    @property
-    def keep_alive(self) -> bool:
-        """``SO_KEEPALIVE``: probe an idle connection."""
-        return bool(self.get_option("keep_alive"))
-
-    @keep_alive.setter
-    def keep_alive(self, value: bool) -> None:
-        self.set_option("keep_alive", value)
 
 
 class Listener(_SocketOptions):
@@ -336,114 +158,6 @@ class Listener(_SocketOptions):
 
     def __repr__(self) -> str:
         return f"<Listener fd={self._sock.fileno()}>"
-
-
-class DatagramSocket(_SocketOptions):
-    """A UDP socket: ``send_to(data, address)`` and ``receive_from(max_size)``, one syscall each."""
-
-    __slots__ = ("_sock", "_wait", "_waits")
-
-    def __init__(self, sock: socket.socket, *, wait: WaitHook | None = None) -> None:
-        self._sock = _prepare(sock)
-        self._wait = FIBERS if wait is None else wait
-        self._waits = self._wait.waits(sock.fileno())
-
-    async def send_to(self, data, address) -> int:
-        """Send one datagram to ``address`` (a numeric ``(host, port)``); return the bytes sent.
-
-        Raises:
-            ClosedResourceError: the socket is closed, or was closed while waiting.
-            OSError: from ``sendto``, unmodified (e.g. ``EMSGSIZE``).
-            Cancelled: the fiber was cancelled while it waited.
-        """
-        self._open()
-        while True:
-            try:
-                return self._sock.sendto(data, _SEND_FLAGS, address)
-            except BlockingIOError:
-                await self._waits.writable
-                self._open()
-
-    async def receive_from(self, max_size: int = 65536) -> tuple:
-        """One datagram as ``(data, address)``; a longer datagram is truncated to ``max_size``.
-
-        Raises:
-            ClosedResourceError, OSError, Cancelled: as ``send_to``.
-        """
-        self._open()
-        while True:
-            try:
-                return self._sock.recvfrom(max_size)
-            except BlockingIOError:
-                await self._waits.readable
-                self._open()
-
-    __del__ = _finalize_socket
-
-    def _open(self) -> int:
-        fd = self._sock.fileno()
-        if fd < 0:
-            raise ClosedResourceError("the datagram socket is closed")
-        return fd
-
-    def close(self) -> None:
-        """Close the socket; waiting fibers wake with ``ClosedResourceError``."""
-        _close_socket(self._sock, self._wait)
-
-    async def aclose(self) -> None:
-        self.close()
-
-    async def __aenter__(self) -> DatagramSocket:
-        return self
-
-    async def __aexit__(self, *exc_info) -> None:
-        self.close()
-
-
-# -- names and connections -----------------------------------------------------------
-
-
-async def getaddrinfo(host, port, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0, *, wait: WaitHook | None = None) -> list:
-    """``socket.getaddrinfo`` that does not block the scheduler.
-
-    Numeric hosts (and ``None``) are parsed in place (``AI_NUMERICHOST``
-    never touches the network).  Names are looked up in a worker thread:
-    ``poorio.threads`` when it is installed, else a thread of their own; a
-    cancelled caller stops waiting at once (the lookup finishes unseen).
-    With a blocking wait hook the lookup simply blocks.
-
-    Raises:
-        socket.gaierror: from the resolver, unmodified.
-        TypeError: ``port`` is not an int, a string or None.
-        ValueError: ``port`` is an int outside 0..65535 (the resolver would wrap it: 70000 -> 4464).
-        Cancelled: the fiber was cancelled while the name was looked up.
-    """
-    _check_port(port)
-    try:
-        return socket.getaddrinfo(host, port, family, type, proto, flags | socket.AI_NUMERICHOST)
-    except socket.gaierror as error:
-        if error.errno != socket.EAI_NONAME or host is None:
-            raise
-    if wait is not None and wait is not FIBERS:
-        return socket.getaddrinfo(host, port, family, type, proto, flags)
-    return await _in_thread(socket.getaddrinfo, host, port, family, type, proto, flags)
-
-
-def _check_port(port) -> None:
-    """A port is an int from 0 to 65535, a service name or numeric string, or None."""
-    if port is None or isinstance(port, (str, bytes)):
-        return
-    if isinstance(port, bool) or not isinstance(port, int):
-        raise TypeError(f"port must be an int from 0 to 65535 or a service name, not {port!r}")
-    if not 0 <= port <= 65535:
-        raise ValueError(f"port must be from 0 to 65535, not {port!r}")
-
-
-async def _in_thread(fn, *args):
-    """``fn(*args)`` in poorio's worker pool; the caller may stop waiting at any time."""
-    from .threads import run_in_thread  # threads pulls in threading: only when a name is looked up
-
-    return await run_in_thread(fn, *args, cancellable=True)
 
 
 async def _connect(stream: SocketStream, address, wait: WaitHook, unix: bool = False) -> None:
@@ -585,22 +299,3 @@ async def listen_unix(path, *, backlog: int = _DEFAULT_BACKLOG, wait: WaitHook |
         raise
     listener._unlink = (path, st.st_dev, st.st_ino)
     return listener
-
-
-async def open_udp(host=None, port: int = 0, *, family: int = 0, wait: WaitHook | None = None) -> DatagramSocket:
-    """A ``DatagramSocket`` bound to ``host``:``port`` (default: every interface, a port the kernel picks).
-
-    Raises:
-        OSError: from ``socket``/``bind``, unmodified.
-        socket.gaierror: the name did not resolve.
-        TypeError, ValueError: ``port`` is not an int from 0 to 65535 (or a service name).
-    """
-    infos = await getaddrinfo(host, port, family, socket.SOCK_DGRAM, 0, socket.AI_PASSIVE, wait=wait)
-    family, kind, proto, _, address = infos[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.bind(address)
-        return DatagramSocket(sock, wait=wait)
-    except BaseException:
-        sock.close()
-        raise
