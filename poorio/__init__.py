@@ -16,9 +16,8 @@ from .errors import __all__ as _errors_all
 
 # Layers are imported bottom-up; ops must be loaded before channel and sync,
 # which build their operations on it.
-from ._core.scheduler import (
-    FiberInfo, Scheduler, current, dump, fibers, notify_closing, room, run, spawn, stats, wait_for_room,
-)  # fmt: skip
+from ._core import current, dump, fibers, notify_closing, room, run, spawn, stats, wait_for_room
+from ._core.scheduler import FiberInfo, Scheduler
 from ._core.traps import checkpoint, current_scheduler, sleep, sleep_until, wait_readable, wait_writable
 from ._core.fiber import Fiber
 from ._core.cancel import CancelScope, fail_after, fail_at, move_on_after, move_on_at

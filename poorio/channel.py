@@ -28,7 +28,8 @@ from collections import deque
 
 from .errors import ChannelClosedError, EndOfChannel
 from ._core.traps import Suspend
-from .ops import WOULD_BLOCK, Operation, WaitQueue
+from .ops import WOULD_BLOCK, Operation
+from .waitqueue import WaitQueue
 
 __all__ = ["Queue", "Channel"]
 

@@ -36,7 +36,7 @@ from .errors import ClosedResourceError
 from ._core.group import Group
 from .platform import pidfd as _pidfd
 from .platform.facts import POLLS_PIPES
-from ._core.scheduler import notify_closing
+from ._core import notify_closing
 from .streams import FdStream
 from .sync import Cond
 

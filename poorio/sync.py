@@ -22,7 +22,8 @@ leaves its queue at once, and is never handed a permit.
 
 from __future__ import annotations
 
-from .ops import WOULD_BLOCK, Operation, WaitQueue
+from .ops import WOULD_BLOCK, Operation
+from .waitqueue import WaitQueue
 
 __all__ = ["Cond", "Event", "Semaphore", "Lock"]
 

@@ -53,7 +53,7 @@ import stat
 from .errors import BusyResourceError, ClosedResourceError
 from .platform import READABLE, WRITABLE, new_pool
 from .platform.facts import POLLS_PIPES
-from ._core.scheduler import notify_closing
+from ._core import notify_closing
 from .streams import DEFAULT_READ_SIZE, Stream, byte_view, check_read_size, writable_view
 from .threads import run_in_thread
 from ._core.traps import checkpoint, wait_readable, wait_writable

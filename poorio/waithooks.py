@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 
 from ._core.cancel import move_on_after
-from ._core.scheduler import notify_closing, room, stats, wait_for_room
+from ._core import notify_closing, room, stats, wait_for_room
 from ._core.traps import YieldForIo, checkpoint, sleep, wait_readable, wait_writable
 from .events import KeptFd
 from .platform import READABLE, WRITABLE, new_pool

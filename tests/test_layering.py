@@ -71,7 +71,7 @@ LAYERS = [
     ("platform", {"platform"}),
     ("events", {"events"}),
     ("core", {"_core"}),
-    ("ops", {"ops", "channel", "sync", "completion"}),
+    ("ops", {"waitqueue", "ops", "channel", "sync", "completion"}),
     ("io", {"waithooks", "streams", "net", "tls", "system", "process", "_childwatch", "files", "threads",
             "from_thread"}),
     ("applications", {"selector", "aio", "actors", "serve", "http", "__init__", "__main__"}),

@@ -20,7 +20,7 @@ import signal
 import socket
 import sys
 
-from .._core.scheduler import current, run, spawn
+from .._core import current, run, spawn
 from ..errors import Cancelled, MalformedMessageError
 from ..net import SocketStream
 from . import _node

@@ -41,7 +41,7 @@ import struct
 import sys
 
 from .._core.cancel import CancelScope, fail_after, move_on_after
-from .._core.scheduler import spawn
+from .._core import spawn
 from ..errors import (
     ActorExitedError, ClosedResourceError, IncompleteReadError, MalformedMessageError, MessageTooLargeError,
 )  # fmt: skip

@@ -24,7 +24,7 @@ import weakref
 from _thread import allocate_lock
 
 from .._core.cancel import CancelScope, move_on_after
-from .._core.scheduler import current, run, spawn
+from .._core import current, run, spawn
 from .._core.traps import current_scheduler, suspend
 from ..completion import Completion
 from ..errors import ActorExitedError, ActorFailedError, Cancelled, ClosedResourceError
