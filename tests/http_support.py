@@ -40,23 +40,19 @@ class LiveServer:
         self.server = poorio.http.Server(app, poorio.http.Config(**settings))
         self.port = None
         self.error = None
-        self._ready = threading.Event()
         self._thread = threading.Thread(target=self._main, name="poorio.http test server", daemon=True)
 
     def _main(self) -> None:
         async def main():
             listener = await poorio.listen_tcp("127.0.0.1", 0)
             self.port = listener.local_address[1]
-            self._ready.set()
             await self.server.serve(listener)
 
         try:
             options = {} if self.capacity is None else {"capacity": self.capacity}
             poorio.run(main, **options)
-        except BaseException as error:  # handed to the test's thread by __exit__
+        except BaseException as error:  # handed to the test's thread by __exit__/stop
             self.error = error
-        finally:
-            self._ready.set()
 
     @property
     def url(self) -> str:
@@ -64,10 +60,14 @@ class LiveServer:
 
     def __enter__(self) -> LiveServer:
         self._thread.start()
-        self._ready.wait(WAIT)
-        if self.port is None:
+        deadline = time.monotonic() + WAIT
+        while not self.server.started and self._thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.002)
+        if not self.server.started:
             self._thread.join(WAIT)
-            raise RuntimeError(f"the server did not start: {self.error!r}")
+            if self.error is not None:
+                raise self.error
+            raise RuntimeError("the server did not start")
         return self
 
     def stop(self) -> None:

@@ -84,7 +84,8 @@ class Server:
     """An ASGI 3 HTTP/1.1 and WebSocket server; ``await server.serve(listener)`` runs it once.
 
     Counters the connections update in place: ``accepted``, ``requests``,
-    ``rejected``, ``websockets``.  ``clock`` is the coarse
+    ``rejected``, ``websockets``; ``started`` turns true once the lifespan
+    startup is done and connections are accepted.  ``clock`` is the coarse
     ``time.monotonic()`` the deadlines are set against; ``date`` the
     current ``Date`` header value; ``state`` what the app's lifespan
     startup left; ``address`` the ``(host, port)`` requests see as ``server``.
@@ -96,6 +97,7 @@ class Server:
         self.connections = set()  # every HttpConnection still open
         self.accepted = self.requests = self.rejected = self.websockets = 0
         self.max_connections = 0  # known once serving: it depends on the scheduler's capacity
+        self.started = False  # accepting: the lifespan startup is done
         self.closing = False
         self.clock = _monotonic()
         self._second = int(time.time())
@@ -160,6 +162,7 @@ class Server:
                 async with Group() as conns:
                     self._conns = conns
                     conns.spawn(self._accept, listener, conns, slots, name="http accept")
+                    self.started = True
                     await self._stopping.wait()
                     await self._drain(listener)
                 self._conns = None

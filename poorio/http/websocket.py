@@ -58,6 +58,7 @@ async def serve_websocket(conn, request, scope: dict) -> bool:
         hello = next(ws.events())
     except RemoteProtocolError as error:  # not a valid handshake: answer what wsproto suggests
         hint = error.event_hint if isinstance(error.event_hint, RejectConnection) else RejectConnection()
+        conn.server.rejected += 1
         await _write_quietly(conn, ws.send(hint))
         return False
     scope["subprotocols"] = hello.subprotocols
