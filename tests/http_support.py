@@ -21,6 +21,7 @@ pytest.importorskip("wsproto", reason="poorio.http needs the 'http' extra (h11, 
 
 import poorio  # noqa: E402
 import poorio.http  # noqa: E402
+from asgi_apps import hello_app, lifespan_ok, read_body  # noqa: E402,F401 (for the tests)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WAIT = 10.0  # seconds: a safety net for anything a test waits for; tests take a fraction of it
@@ -145,58 +146,6 @@ def raw(port: int):
         yield sock
     finally:
         sock.close()
-
-
-# -- small ASGI apps ---------------------------------------------------------------------
-
-
-async def hello_app(scope, receive, send):
-    """``/`` says hello; ``/echo`` echoes the body; ``/stream?n=N`` streams N chunks; ``/boom`` raises."""
-    if scope["type"] == "lifespan":
-        await lifespan_ok(receive, send)
-        return
-    path = scope["path"]
-    if path == "/echo":
-        body = await read_body(receive)
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/octet-stream")]})
-        await send({"type": "http.response.body", "body": body})
-    elif path == "/stream":
-        n = int(scope["query_string"].decode().partition("=")[2] or 3)
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
-        for i in range(n):
-            await send({"type": "http.response.body", "body": b"chunk %d\n" % i, "more_body": True})
-        await send({"type": "http.response.body", "body": b""})
-    elif path == "/boom":
-        raise ValueError("the app failed on purpose")
-    elif path == "/nothing":
-        return
-    elif path == "/sleep":
-        await poorio.sleep(float(scope["query_string"].decode().partition("=")[2] or 0.2))
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"slept"})
-    else:
-        body = b"Hello, " + path.encode() + (b"?" + scope["query_string"] if scope["query_string"] else b"")
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
-        await send({"type": "http.response.body", "body": body})
-
-
-async def read_body(receive) -> bytes:
-    body = bytearray()
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ConnectionError("the client went away")
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            return bytes(body)
-
-
-async def lifespan_ok(receive, send):
-    while True:
-        message = await receive()
-        await send({"type": message["type"] + ".complete"})
-        if message["type"] == "lifespan.shutdown":
-            return
 
 
 def python_env(**extra) -> dict:
