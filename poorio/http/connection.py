@@ -68,7 +68,7 @@ class HttpConnection:
 
     __slots__ = (
         "server", "stream", "h11", "client", "fiber", "deadline", "phase", "expired", "closing", "requests",
-        "pipelined", "websocket",
+        "pipelined", "websocket", "measure",
     )  # fmt: skip
 
     def __init__(self, server, stream, client) -> None:
@@ -84,6 +84,7 @@ class HttpConnection:
         self.requests = 0
         self.pipelined = 0  # bytes of later requests read while an app waited for a disconnect
         self.websocket = None  # the WebSocket session, once upgraded
+        self.measure = False  # the request head must be measured: more bytes than its limit came with it
 
     # -- called by the server --------------------------------------------------------
 
@@ -124,7 +125,9 @@ class HttpConnection:
         h = self.h11
         while True:
             try:
-                event = h.next_event()  # a pipelined request may be buffered already
+                buffered, ended = h.trailing_data  # a pipelined request, or the end, needs no read
+                event = h.next_event() if buffered or ended else _NEED_DATA
+                self.measure = True  # a pipelined head may be larger than any one read
                 if event is _NEED_DATA:
                     if self.closing:
                         return
@@ -148,13 +151,16 @@ class HttpConnection:
         read = self.stream.read_some
         self.phase = IDLE
         self.deadline = server.clock + (config.keep_alive_timeout if self.requests else config.header_timeout)
+        got = 0
         while True:
             data = await read(READ_SIZE)
+            got += len(data)
             h.receive_data(data)
             event = h.next_event()
             if event is not _NEED_DATA:
                 self.phase = APP
                 self.deadline = _INF
+                self.measure = got > config.max_header_bytes
                 return event
             if self.phase == IDLE:  # a head has begun: from now on it has header_timeout to finish
                 self.phase = HEAD
@@ -173,9 +179,8 @@ class HttpConnection:
         if len(items) > config.max_headers:
             return await self._reject(431, f"more than {config.max_headers} header fields", head=head)
         # h11 checks the size of a head only while it is incomplete: one that
-        # arrived whole in a single read is measured here (all in C but the sum).
-        size = len(request.method) + len(request.target) + 14 + 4 * len(items) + sum(map(len, _flatten(items)))
-        if size > config.max_header_bytes:
+        # arrived whole is measured here, unless fewer bytes than the limit came.
+        if self.measure and _head_size(request, items) > config.max_header_bytes:
             return await self._reject(431, f"the request head is larger than {config.max_header_bytes} bytes", head=head)
         try:
             event = h.next_event()
@@ -488,6 +493,11 @@ class Cycle:
         if conn.closing or not self.body_done:  # shutting down, or a request body left unread
             headers.append((b"connection", b"close"))
         return _Response(status_code=status, headers=headers, reason=REASONS.get(status, b""))
+
+
+def _head_size(request, items) -> int:
+    """The bytes of a request head, give or take the spaces h11 stripped."""
+    return len(request.method) + len(request.target) + 14 + 4 * len(items) + sum(map(len, _flatten(items)))
 
 
 def _content_length(headers) -> int | None:
