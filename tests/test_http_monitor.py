@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -111,7 +112,7 @@ def test_page_is_served_and_the_bare_prefix_redirects():
     page = run_monitor({"type": "http", "path": "/_poorio/", "root_path": "/_poorio", "client": None}, Monitor())
     assert page[0]["status"] == 200 and b"new EventSource(\"events\")" in page[1]["body"]
     bare = run_monitor({"type": "http", "path": "/_poorio", "root_path": "/_poorio", "client": None}, Monitor())
-    assert bare[0]["status"] == 308 and (b"location", b"/_poorio/") in bare[0]["headers"]
+    assert bare[0]["status"] == 307 and (b"location", b"/_poorio/") in bare[0]["headers"]
 
 
 # -- a real browser ------------------------------------------------------------------------
@@ -187,5 +188,9 @@ def test_browser_watches_the_fiber_table_update():
             for sock in sleepers:
                 sock.close()
             driver.quit()
+            # PyPy lets go of selenium's pooled connection to chromedriver only
+            # when a collection finds it (the fd check afterwards runs one).
+            del driver
+            gc.collect()
     with open(SCREENSHOT, "rb") as picture:
         assert picture.read(8) == b"\x89PNG\r\n\x1a\n"

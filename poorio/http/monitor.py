@@ -76,7 +76,7 @@ class Monitor:
         path = scope["path"][len(scope.get("root_path", "")):]
         if path == "":  # the page's relative links need the trailing slash
             location = (scope.get("root_path", "") + "/").encode("latin-1")
-            await send({"type": "http.response.start", "status": 308, "headers": [(b"location", location)]})
+            await send({"type": "http.response.start", "status": 307, "headers": [(b"location", location)]})
             await send({"type": "http.response.body", "body": b""})
         elif path in ("/", "/index.html"):
             await _respond(send, 200, b"text/html; charset=utf-8", self.page(), cache=False)
