@@ -53,11 +53,27 @@ _body = st.one_of(st.binary(max_size=300), _chunked, st.just(b"zz\r\n"), st.just
 
 
 @st.composite
-def requests(draw) -> bytes:
-    """One request, well or badly formed, possibly cut short or with bytes flipped."""
+def _good(draw) -> bytes:
+    """A well-formed request, the raw material of half the fuzz."""
+    body = draw(st.binary(max_size=200))
+    if draw(st.booleans()):
+        framing = b"Content-Length: %d\r\n" % len(body)
+    else:
+        framing, body = b"Transfer-Encoding: chunked\r\n", b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body) if body else b"0\r\n\r\n"
+    return b"POST /a?b=c HTTP/1.1\r\nHost: x\r\n" + framing + b"\r\n" + body
+
+
+@st.composite
+def _odd(draw) -> bytes:
     line = draw(_token) + b" " + draw(_target) + b" " + draw(_version)
     headers = b"".join(name + b": " + value + b"\r\n" for name, value in draw(st.lists(_header, max_size=6)))
-    data = line + b"\r\n" + headers + b"\r\n" + draw(_body)
+    return line + b"\r\n" + headers + b"\r\n" + draw(_body)
+
+
+@st.composite
+def requests(draw) -> bytes:
+    """One request, well or badly formed, possibly cut short or with bytes flipped."""
+    data = draw(st.one_of(_good(), _odd()))
     if draw(st.booleans()):  # truncated
         data = data[: draw(st.integers(0, len(data)))]
     for _ in range(draw(st.integers(0, 3))):  # damaged
