@@ -40,7 +40,7 @@ PAGE = b"""<!doctype html><meta charset="utf-8"><title>poorio.http demo</title>
 async def app(scope, receive, send) -> None:
     """The whole application: one ASGI 3 callable."""
     if scope["type"] == "lifespan":
-        while (message := await receive())["type"] != "lifespan.shutdown":
+        while (await receive())["type"] != "lifespan.shutdown":
             await send({"type": "lifespan.startup.complete"})
         await send({"type": "lifespan.shutdown.complete"})
         return

@@ -8,11 +8,9 @@ and a request costs no fiber of its own.  The price: work an application
 does after completing its response (a Starlette background task) delays
 the next request on *this* connection, never the server's other ones.
 
-A response is written once: the ``http.response.start`` message is held
-until the first body message, so a whole response goes out in one
-``write_all`` -- head and body together while the body is at most 64 KiB.
-``Content-Length`` is added when the app sends its body in one message
-and names none; otherwise h11 frames it chunked.
+The request's ``receive``/``send`` live in ``cycle.py``; this module reads
+requests, runs the app, refuses what breaks a limit, and decides whether
+the connection goes on.
 
 Deadlines are not cancel scopes: each wait sets ``deadline`` (against the
 server's coarse ``clock``) and the server's timekeeper cancels the fiber
@@ -33,17 +31,15 @@ from urllib.parse import unquote
 
 import h11
 
-from .. import BrokenResourceError, CancelScope, Cancelled, ClosedResourceError, move_on_after, sleep
-from .wire import ASGI_VERSION, REASONS, ClientDisconnected, error_response
+from .. import CancelScope, Cancelled, move_on_after
+from .cycle import Cycle, request_line
+from .wire import ASGI_VERSION, GONE, READ_SIZE, ClientDisconnected, anyio_hint, error_response
 
-__all__ = ["HttpConnection", "Cycle", "IDLE", "HEAD", "APP", "BODY"]
+__all__ = ["HttpConnection", "IDLE", "HEAD", "APP", "BODY"]
 
 log = logging.getLogger("poorio.http")
-access_log = logging.getLogger("poorio.http.access")
 
 IDLE, HEAD, APP, BODY = 0, 1, 2, 3  # what a connection waits for: a request, the rest of its head, the app, body bytes
-READ_SIZE = 65536
-_COALESCE = 65536  # a body up to this size is written together with the response head
 _LINGER_TIME, _LINGER_BYTES = 2.0, 1 << 20  # how long/much to drain a client still sending after our last word
 _INF = math.inf
 _flatten = chain.from_iterable
@@ -52,15 +48,10 @@ _NEED_DATA = h11.NEED_DATA
 _Request = h11.Request
 _Data = h11.Data
 _EOM = h11.EndOfMessage
-_END = h11.EndOfMessage()  # immutable: one for every response
-_Response = h11.Response
 _DONE = h11.DONE
 _SWITCH = h11.MIGHT_SWITCH_PROTOCOL
 _RemoteError = h11.RemoteProtocolError
-_GONE = (OSError, ClosedResourceError, BrokenResourceError)  # what a dead or closed socket raises
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")}
-_NO_LENGTH = frozenset((204, 304))  # statuses that must not carry Content-Length (1xx never reach send)
-_DISCONNECT = "http.disconnect"
 
 
 class HttpConnection:
@@ -109,8 +100,8 @@ class HttpConnection:
         except Cancelled:
             if self.expired == HEAD:  # a request head that never finished: say so before closing
                 with CancelScope(shield=True), move_on_after(1.0):
-                    await self._reject(408, "the request head took too long")
-        except _GONE as error:
+                    await self.reject(408, "the request head took too long")
+        except GONE as error:
             log.debug("connection from %s ended: %r", self.client, error)
         except Exception as error:  # a bug of ours: this connection ends, the server goes on
             log.error("connection from %s failed", self.client, exc_info=error)
@@ -133,7 +124,7 @@ class HttpConnection:
                         return
                     event = await self._read_head()
             except _RemoteError as error:
-                await self._reject(error.error_status_hint, str(error))
+                await self.reject(error.error_status_hint, str(error))
                 return
             if event.__class__ is not _Request:  # ConnectionClosed: the client is done
                 return
@@ -175,17 +166,17 @@ class HttpConnection:
         items = headers.raw_items()
         head = request.method == b"HEAD"
         if len(request.target) > config.max_request_line:
-            return await self._reject(414, f"the request target is longer than {config.max_request_line} bytes", head=head)
+            return await self.reject(414, f"the request target is longer than {config.max_request_line} bytes", head=head)
         if len(items) > config.max_headers:
-            return await self._reject(431, f"more than {config.max_headers} header fields", head=head)
+            return await self.reject(431, f"more than {config.max_headers} header fields", head=head)
         # h11 checks the size of a head only while it is incomplete: one that
         # arrived whole is measured here, unless fewer bytes than the limit came.
         if self.measure and _head_size(request, items) > config.max_header_bytes:
-            return await self._reject(431, f"the request head is larger than {config.max_header_bytes} bytes", head=head)
+            return await self.reject(431, f"the request head is larger than {config.max_header_bytes} bytes", head=head)
         try:
             event = h.next_event()
         except _RemoteError as error:
-            return await self._reject(error.error_status_hint, str(error), head=head)
+            return await self.reject(error.error_status_hint, str(error), head=head)
         if event.__class__ is _EOM:
             pending = None
             body_done = True
@@ -198,7 +189,7 @@ class HttpConnection:
             body_done = False
             declared = _content_length(headers)
             if declared is not None and declared > config.max_body_size:
-                return await self._reject(413, f"the body is larger than {config.max_body_size} bytes", head=head)
+                return await self.reject(413, f"the body is larger than {config.max_body_size} bytes", head=head)
         cycle = Cycle(self, self._scope(request, items, "http"), head, body_done, pending)
         try:
             await server.app(cycle.scope, cycle.receive, cycle.send)
@@ -208,9 +199,9 @@ class HttpConnection:
             if cycle.disconnected:
                 return False
             if not cycle.started:
-                log.error("ASGI app returned without starting a response to %s", _line(cycle.scope))
-                return await self._reject(500, head=cycle.head)
-            log.error("ASGI app returned without completing its response to %s", _line(cycle.scope))
+                log.error("ASGI app returned without starting a response to %s", request_line(cycle.scope))
+                return await self.reject(500, head=cycle.head)
+            log.error("ASGI app returned without completing its response to %s", request_line(cycle.scope))
             return False
         if cycle.disconnected or h.our_state is not _DONE:  # h11 says MUST_CLOSE
             if not cycle.body_done:
@@ -248,14 +239,14 @@ class HttpConnection:
 
     async def _app_failed(self, cycle: Cycle, error: Exception) -> bool:
         if cycle.disconnected:  # the app met the client's departure; nothing went wrong here
-            log.debug("ASGI app ended by a disconnect on %s: %r", _line(cycle.scope), error)
+            log.debug("ASGI app ended by a disconnect on %s: %r", request_line(cycle.scope), error)
             return False
-        log.error("Exception in ASGI app answering %s%s", _line(cycle.scope), _hint(error), exc_info=error)
+        log.error("Exception in ASGI app answering %s%s", request_line(cycle.scope), anyio_hint(error), exc_info=error)
         if not cycle.started:
-            return await self._reject(500, head=cycle.head)
+            return await self.reject(500, head=cycle.head)
         return False  # half a response is out: closing is the only honest end
 
-    async def _reject(self, status: int, detail: str = "", *, head: bool = False, linger: bool = True) -> bool:
+    async def reject(self, status: int, detail: str = "", *, head: bool = False, linger: bool = True) -> bool:
         """Answer ``status`` (when a response can still start), then close gently; always False.
 
         ``head``: the request was a HEAD (no body in the answer); ``linger``:
@@ -288,8 +279,22 @@ class HttpConnection:
                     if not data:
                         break
                     drained += len(data)
-        except _GONE:
+        except GONE:
             pass
+
+    async def read_body(self) -> bytes:
+        """One read of request-body bytes, within ``body_timeout``."""
+        self.phase = BODY
+        self.deadline = self.server.clock + self.server.config.body_timeout
+        try:
+            return await self.stream.read_some(READ_SIZE)
+        finally:
+            self.phase = APP
+            self.deadline = _INF
+
+    async def read_more(self) -> bytes:
+        """One read with no deadline: while the app has the connection, only the app's time counts."""
+        return await self.stream.read_some(READ_SIZE)
 
     async def write(self, data) -> None:
         """Write all of ``data`` within ``send_timeout``.
@@ -301,198 +306,10 @@ class HttpConnection:
         self.deadline = server.clock + server.config.send_timeout
         try:
             await self.stream.write_all(data)
-        except _GONE as error:
+        except GONE as error:
             raise ClientDisconnected(f"the client {self.client} is gone") from error
         finally:
             self.deadline = _INF
-
-
-class Cycle:
-    """One request and its response: the ``receive`` and ``send`` an ASGI app is called with."""
-
-    __slots__ = (
-        "conn", "scope", "head", "body_done", "delivered", "pending", "received", "started", "complete", "disconnected",
-        "status", "headers", "waiter",
-    )  # fmt: skip
-
-    def __init__(self, conn: HttpConnection, scope: dict, head: bool, body_done: bool, pending) -> None:
-        self.conn = conn
-        self.scope = scope
-        self.head = head  # a HEAD request: the app's body is not sent
-        self.body_done = body_done  # h11 has the whole request: its body ended (or there was none)
-        self.delivered = False  # the app was given the last http.request message
-        self.pending = pending  # a body Data event h11 produced before the app asked
-        self.received = 0
-        self.started = False  # http.response.start was sent
-        self.complete = False  # the last body message was sent
-        self.disconnected = False
-        self.status = 0
-        self.headers = ()
-        self.waiter = None  # the cancel scope of a receive() waiting for the end
-
-    async def receive(self) -> dict:
-        """The next ASGI message: the body in ``http.request`` pieces, then ``http.disconnect``."""
-        if self.delivered:
-            if self.complete or self.disconnected:
-                return {"type": _DISCONNECT}
-            return await self._wait_for_end()
-        if self.body_done:  # a request without a body
-            self.delivered = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        conn = self.conn
-        h = conn.h11
-        config = conn.server.config
-        if h.they_are_waiting_for_100_continue and not self.started:
-            try:
-                await conn.write(h.send(h11.InformationalResponse(status_code=100, headers=(), reason=b"Continue")))
-            except ClientDisconnected:
-                self.disconnected = True
-                return {"type": _DISCONNECT}
-        chunks = []
-        event = self.pending
-        self.pending = None
-        try:
-            while True:
-                if event is None:
-                    event = h.next_event()
-                cls = event.__class__
-                if cls is _Data:
-                    data = event.data
-                    self.received += len(data)
-                    if self.received > config.max_body_size:
-                        return await self._refuse(413, f"the body is larger than {config.max_body_size} bytes")
-                    chunks.append(data)
-                elif cls is _EOM:
-                    self.body_done = self.delivered = True
-                    break
-                elif event is _NEED_DATA:
-                    if chunks:  # hand over what came; the app asks again for more
-                        break
-                    conn.phase = BODY
-                    conn.deadline = conn.server.clock + config.body_timeout
-                    try:
-                        data = await conn.stream.read_some(READ_SIZE)
-                    finally:
-                        conn.phase = APP
-                        conn.deadline = _INF
-                    h.receive_data(data)
-                else:  # ConnectionClosed
-                    self.disconnected = True
-                    return {"type": _DISCONNECT}
-                event = None
-        except _RemoteError as error:  # a broken chunked body, or the client left mid-body
-            return await self._refuse(error.error_status_hint, str(error))
-        except _GONE:
-            self.disconnected = True
-            return {"type": _DISCONNECT}
-        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        return {"type": "http.request", "body": bytes(body), "more_body": not self.body_done}
-
-    async def _refuse(self, status: int, detail: str) -> dict:
-        """The request body is bad or too large: answer ``status`` if we still can; the app sees a disconnect."""
-        self.disconnected = True
-        if not self.started:
-            self.started = self.complete = True
-            await self.conn._reject(status, detail, head=self.head, linger=False)  # the cycle's end lingers
-        return {"type": _DISCONNECT}
-
-    async def _wait_for_end(self) -> dict:
-        """Wait until the response is complete or the client leaves; then ``http.disconnect``.
-
-        Reading on here is how a disconnect is noticed; bytes of pipelined
-        requests that arrive meanwhile go to h11's buffer (up to the header
-        limit, then reading pauses until the response is done).
-        """
-        conn = self.conn
-        h = conn.h11
-        limit = conn.server.config.max_header_bytes
-        with CancelScope() as scope:
-            self.waiter = scope  # send() cancels it when the response completes
-            try:
-                while True:
-                    if conn.pipelined >= limit:
-                        await sleep(_INF)
-                    data = await conn.stream.read_some(READ_SIZE)
-                    if not data:
-                        self.disconnected = True
-                        break
-                    conn.pipelined += len(data)
-                    h.receive_data(data)
-            except _GONE:
-                self.disconnected = True
-            finally:
-                self.waiter = None
-        return {"type": _DISCONNECT}
-
-    async def send(self, message: dict) -> None:
-        """Take one ASGI message: ``http.response.start``, then ``http.response.body`` until ``more_body`` is false.
-
-        Raises:
-            ClientDisconnected: the client is gone (an ``OSError``, as ASGI 2.4 asks).
-            RuntimeError: a message out of order, or after the response was complete.
-            h11.LocalProtocolError: the response breaks HTTP (say, more body than its Content-Length).
-        """
-        kind = message["type"]
-        if self.disconnected:
-            raise ClientDisconnected(f"the client {self.conn.client} is gone")
-        if kind == "http.response.body" and self.started and not self.complete:
-            conn = self.conn
-            h = conn.h11
-            body = message.get("body", b"")
-            more = message.get("more_body", False)
-            out = b""
-            if self.headers is not None:  # the head is still held back: it goes out with this body
-                out = h.send(self._response(body, more))
-                self.headers = None
-            if body and not self.head:
-                if len(body) <= _COALESCE:
-                    out += h.send(_Data(data=body))
-                else:
-                    if out:
-                        await self._write(out)
-                    for piece in h.send_with_data_passthrough(_Data(data=body)):
-                        await self._write(piece)
-                    out = b""
-            if not more:
-                out += h.send(_END)
-                self.complete = True
-                if self.waiter is not None:
-                    self.waiter.cancel()
-            if out:
-                await self._write(out)
-        elif kind == "http.response.start" and not self.started:
-            self.started = True
-            self.status = message["status"]
-            self.headers = message.get("headers", ())
-            if self.conn.server.config.access_log:
-                access_log.info('%s - "%s" %d', _client(self.scope), _line(self.scope), self.status)
-        elif self.complete:
-            raise RuntimeError(f"ASGI message {kind!r} sent after the response was complete")
-        else:
-            raise RuntimeError(f"unexpected ASGI message {kind!r} (started: {self.started})")
-
-    async def _write(self, data) -> None:
-        try:
-            await self.conn.write(data)
-        except ClientDisconnected:
-            self.disconnected = True
-            raise
-
-    def _response(self, body, more: bool):
-        """The h11 ``Response`` for the held-back start message, with the headers the server adds."""
-        conn = self.conn
-        status = self.status
-        headers = [*self.headers, (b"date", conn.server.date)]
-        if not more and status not in _NO_LENGTH:
-            for name, _ in self.headers:
-                lowered = name.lower()
-                if lowered == b"content-length" or lowered == b"transfer-encoding":
-                    break
-            else:  # the whole body is in this one message: say how long it is, rather than chunk it
-                headers.append((b"content-length", b"%d" % len(body)))
-        if conn.closing or not self.body_done:  # shutting down, or a request body left unread
-            headers.append((b"connection", b"close"))
-        return _Response(status_code=status, headers=headers, reason=REASONS.get(status, b""))
 
 
 def _head_size(request, items) -> int:
@@ -512,23 +329,3 @@ def _wants_websocket(headers) -> bool:
         if name == b"upgrade" and value.lower() == b"websocket":
             return True
     return False
-
-
-def _line(scope: dict) -> str:
-    query = scope.get("query_string")
-    return f"{scope.get('method', 'GET')} {scope['path']}{'?' + query.decode('latin-1') if query else ''}"
-
-
-def _client(scope: dict) -> str:
-    client = scope.get("client")
-    return f"{client[0]}:{client[1]}" if client else "-"
-
-
-def _hint(error: BaseException) -> str:
-    """A pointer for the one failure every anyio-based app meets on fibers."""
-    if type(error).__name__ == "AsyncLibraryNotFoundError" or "not a poorio trap" in str(error):
-        return (
-            " (the app awaited asyncio or anyio, which poorio fibers do not run: in Starlette or FastAPI make"
-            " endpoints and background tasks 'async def' and avoid thread-pool helpers; see docs/http.md)"
-        )
-    return ""

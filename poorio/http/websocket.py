@@ -22,6 +22,7 @@ pings of its own, or time out an idle WebSocket.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 
 from wsproto import ConnectionType, WSConnection
@@ -39,13 +40,12 @@ from wsproto.events import (
 from wsproto.extensions import PerMessageDeflate
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
-from .. import BrokenResourceError, CancelScope, ClosedResourceError, Lock, move_on_after
-from .connection import READ_SIZE, _hint, log
-from .wire import ClientDisconnected
+from .. import CancelScope, Lock, move_on_after
+from .wire import GONE, ClientDisconnected, anyio_hint
 
 __all__ = ["WebSocketSession", "serve_websocket"]
 
-_GONE = (OSError, ClosedResourceError, BrokenResourceError)
+log = logging.getLogger("poorio.http")
 _CLOSE_WAIT = 1.0  # seconds to wait for the client's close frame after ours
 _GOING_AWAY, _TOO_BIG, _SERVER_ERROR, _RESTART, _ABNORMAL = 1001, 1009, 1011, 1012, 1006
 
@@ -70,7 +70,7 @@ async def serve_websocket(conn, request, scope: dict) -> bool:
         await server.app(scope, session.receive, session.send)
     except Exception as error:
         if session.state is not _ENDED:
-            log.error("Exception in ASGI app serving the WebSocket %s%s", scope["path"], _hint(error), exc_info=error)
+            log.error("Exception in ASGI app serving the WebSocket %s%s", scope["path"], anyio_hint(error), exc_info=error)
         await session.finish(_SERVER_ERROR, 500)
     else:
         await session.finish(1000, 500)
@@ -136,8 +136,8 @@ class WebSocketSession:
             with CancelScope() as scope:
                 self.waiter = scope
                 try:
-                    data = await self.conn.stream.read_some(READ_SIZE)
-                except _GONE:
+                    data = await self.conn.read_more()
+                except GONE:
                     data = b""
                 finally:
                     self.waiter = None
@@ -279,11 +279,11 @@ class WebSocketSession:
             if ws.state is ConnectionState.LOCAL_CLOSING:  # wait a moment for the client's close frame
                 with move_on_after(_CLOSE_WAIT):
                     while ws.state is ConnectionState.LOCAL_CLOSING:
-                        data = await self.conn.stream.read_some(READ_SIZE)
+                        data = await self.conn.read_more()
                         if not data:
                             break
                         ws.receive_data(data)
                         for _ in ws.events():
                             pass
-        except (ClientDisconnected, RemoteProtocolError, LocalProtocolError, *_GONE):
+        except (ClientDisconnected, RemoteProtocolError, LocalProtocolError, *GONE):
             pass

@@ -12,13 +12,17 @@ from http import HTTPStatus
 
 import h11
 
-__all__ = ["ClientDisconnected", "REASONS", "http_date", "error_response", "ASGI_VERSION"]
+from .. import BrokenResourceError, ClosedResourceError
+
+__all__ = ["ClientDisconnected", "REASONS", "GONE", "READ_SIZE", "http_date", "error_response", "anyio_hint", "ASGI_VERSION"]
 
 # ASGI 3 with spec 2.4: send() on a connection the client closed raises an
 # OSError (ClientDisconnected below), which is what lets Starlette stream
 # without a helper task listening for http.disconnect.
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 
+READ_SIZE = 65536  # what one read of a connection asks for
+GONE = (OSError, ClosedResourceError, BrokenResourceError)  # what a dead or closed socket raises
 REASONS = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
 
 _DAYS = (b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun")
@@ -62,3 +66,13 @@ def error_response(conn: h11.Connection, status: int, detail: str = "", *, head:
         return start + conn.send(h11.EndOfMessage())
     except h11.LocalProtocolError:
         return None
+
+
+def anyio_hint(error: BaseException) -> str:
+    """A pointer for the one failure every anyio-based app meets on fibers."""
+    if type(error).__name__ == "AsyncLibraryNotFoundError" or "not a poorio trap" in str(error):
+        return (
+            " (the app awaited asyncio or anyio, which poorio fibers do not run: in Starlette or FastAPI make"
+            " endpoints and background tasks 'async def' and avoid thread-pool helpers; see docs/http.md)"
+        )
+    return ""
