@@ -147,6 +147,9 @@ class Server:
             stop.stop()
         stats = _scheduler_stats()
         self.max_connections = config.connection_limit(stats.capacity)
+        if self.max_connections > stats.capacity - 2:  # the listener and the stop socket need slots too
+            log.warning("max_connections=%d does not fit a pool of %d fds: expect PoolFullError at the limit",
+                        self.max_connections, stats.capacity)  # fmt: skip
         slots = self._slots = Semaphore(self.max_connections)
         lifespan = Lifespan(self.app, config.lifespan)
         try:
