@@ -133,7 +133,8 @@ class Monitor:
             "clock": now,
         }
         if server is not None:
-            stats = server["statistics"]()._asdict()
+            record = server["statistics"]()
+            stats = dict(zip(record.__slots__, record.values()))
             snap["server"] = stats
             snap["counters"]["requests"] = stats["requests"]
         if previous is not None:

@@ -43,6 +43,7 @@ from .. import (
 from .. import run as _run_scheduler
 from .. import stats as _scheduler_stats
 from ..net import Listener, SocketStream, listen_tcp, listen_unix
+from ..record import Record
 from .config import Config
 from .connection import READ_SIZE, HttpConnection
 from .lifespan import Lifespan
@@ -55,7 +56,7 @@ log = logging.getLogger("poorio.http")
 _monotonic = time.monotonic
 
 
-class ServerStatistics:
+class ServerStatistics(Record):
     """A frozen snapshot of a server: connections open and served, requests, refusals.
 
     ``connections``: open now (WebSockets included); ``websockets``: of
@@ -65,19 +66,6 @@ class ServerStatistics:
     """
 
     __slots__ = ("connections", "websockets", "accepted", "requests", "rejected", "max_connections", "closing")
-
-    def __init__(self, **fields) -> None:
-        for name in self.__slots__:
-            object.__setattr__(self, name, fields[name])
-
-    def __setattr__(self, name, value):
-        raise AttributeError("ServerStatistics is read-only")
-
-    def _asdict(self) -> dict:
-        return {name: getattr(self, name) for name in self.__slots__}
-
-    def __repr__(self) -> str:
-        return "ServerStatistics(" + ", ".join(f"{k}={v!r}" for k, v in self._asdict().items()) + ")"
 
 
 class Server:
