@@ -133,6 +133,7 @@ class HttpConnection:
             if not await self._cycle(event):
                 return
             h.start_next_cycle()
+            self.pipelined = 0
 
     async def _read_head(self):
         """Read until h11 has the next event (a request, or the end); sets the idle/head deadlines."""
