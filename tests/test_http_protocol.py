@@ -253,6 +253,30 @@ def test_disconnect_is_reported_to_an_app_waiting_for_it():
     assert events == [{"type": "http.request", "body": b"", "more_body": False}, {"type": "http.disconnect"}]
 
 
+def test_a_response_sent_by_another_fiber_ends_the_wait_for_disconnect_and_pipelining_goes_on():
+    ends = []
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        await receive()  # the body
+
+        async def respond():
+            await poorio.sleep(0.05)
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": scope["path"].encode()})
+
+        async with poorio.Group() as group:
+            group.spawn(respond)
+            ends.append(await receive())  # waits, reading, until respond() has completed the response
+
+    with LiveServer(app, lifespan="off") as live, raw(live.port) as sock:
+        sock.sendall(b"GET /one HTTP/1.1\r\nHost: x\r\n\r\nGET /two HTTP/1.1\r\nHost: x\r\n\r\n")
+        buffered = bytearray()
+        assert [read_response(sock, buffered)[2] for _ in range(2)] == [b"/one", b"/two"]
+    assert ends == [{"type": "http.disconnect"}] * 2
+
+
 def test_send_after_the_client_left_raises_an_oserror():
     outcome = []
 
