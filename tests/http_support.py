@@ -49,6 +49,7 @@ class LiveServer:
             self.port = listener.local_address[1]
             await self.server.serve(listener)
 
+        main.__qualname__ = "http server"  # as python -m poorio.http names it (the monitor shows it)
         try:
             options = {} if self.capacity is None else {"capacity": self.capacity}
             poorio.run(main, **options)
