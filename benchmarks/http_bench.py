@@ -18,8 +18,8 @@ Method: the server is pinned to CPU 0 and ``wrk`` (one thread, keep-alive,
 1-second wrk windows until two in a row agree within 10% (the JIT of PyPy,
 caches, the kernel's socket buffers); then a measurement is two
 back-to-back windows of ``--half`` seconds whose rates must agree within
-10% -- tried up to three times, and flagged ``unsteady`` if they never
-do.  Repetitions are interleaved (every server once, then again, in a
+10% -- tried up to three times (``--attempts``), and flagged ``unsteady``
+if they never do.  Repetitions are interleaved (every server once, then again, in a
 rotated order), so drift of a shared machine hits them alike.  Reported:
 the median requests/s and its range, the ratio to uvicorn-h11-asyncio,
 and requests per CPU-second of the server (from ``/proc``, children
@@ -132,9 +132,9 @@ def _wait_ready(port: int, proc: subprocess.Popen, seconds: float = 20.0) -> Non
     raise RuntimeError("the server did not answer within 20 s")
 
 
-def wrk(port: int, seconds: float, connections: int) -> dict:
+def wrk(port: int, seconds: int, connections: int) -> dict:
     """One wrk window: requests/s, requests, errors."""
-    cmd = [*_pin(1), "wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", f"http://127.0.0.1:{port}/"]
+    cmd = [*_pin(1), "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", f"http://127.0.0.1:{port}/"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30).stdout
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
     if rate is None:
@@ -168,7 +168,7 @@ def measure(name: str, py: str, args) -> dict:
                 break
             previous = rate
         result = None
-        for attempt in range(3):
+        for attempt in range(args.attempts):
             cpu0 = _cpu_seconds(proc.pid)
             first = wrk(port, args.half, args.connections)
             second = wrk(port, args.half, args.connections)
@@ -272,9 +272,10 @@ def main(argv=None) -> None:
     parser.add_argument("command", nargs="?", choices=("run", "setup"), default="run")
     parser.add_argument("--quick", action="store_true", help="2 repetitions of 2 s halves: a sanity run")
     parser.add_argument("--reps", type=int, help="interleaved repetitions (default 5; --quick 2)")
-    parser.add_argument("--half", type=float, help="seconds in each half of a measurement (default 5; --quick 2)")
-    parser.add_argument("--warmup", type=float, default=1.0, help="seconds per warm-up window (default 1)")
+    parser.add_argument("--half", type=int, help="whole seconds in each half of a measurement (default 5; --quick 2)")
+    parser.add_argument("--warmup", type=int, default=1, help="whole seconds per warm-up window (default 1)")
     parser.add_argument("--max-warmup", type=int, default=10, help="warm-up windows at most (default 10)")
+    parser.add_argument("--attempts", type=int, default=3, help="tries at a steady measurement (default 3)")
     parser.add_argument("--connections", type=int, default=64, help="wrk's keep-alive connections (default 64)")
     parser.add_argument("--only", nargs="*", help="servers whose name contains one of these words")
     parser.add_argument("--python", help=f"the interpreter (default: {VENV.name}'s, else this one)")
@@ -287,7 +288,9 @@ def main(argv=None) -> None:
     if args.nice is not None:
         NICE[:] = ["nice", "-n", str(args.nice)]
     args.reps = args.reps or (2 if args.quick else 5)
-    args.half = args.half or (2.0 if args.quick else 5.0)
+    args.half = args.half or (2 if args.quick else 5)
+    if args.half < 1 or args.warmup < 1:
+        parser.error("wrk measures whole seconds: --half and --warmup must be at least 1")
     data = run(args)
     print()
     print(table(data))
