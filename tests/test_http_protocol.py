@@ -412,6 +412,24 @@ def test_app_without_lifespan_support_is_served_in_auto_mode():
         assert read_response(sock, bytearray())[2] == b"plain"
 
 
+def test_serve_takes_a_listening_socket_handed_over():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    port = sock.getsockname()[1]
+    server = poorio.http.Server(hello_app, poorio.http.Config(handle_signals=False))
+    thread = __import__("threading").Thread(target=poorio.run, args=(server.serve, sock))
+    thread.start()
+    try:
+        with raw(port) as client:
+            client.sendall(b"GET /handed HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert read_response(client, bytearray())[2] == b"Hello, /handed"
+    finally:
+        server.shutdown()
+        thread.join(10)
+    assert not thread.is_alive() and sock.fileno() == -1  # the server owned it, and closed it
+
+
 def test_config_rejects_bad_settings():
     with pytest.raises(TypeError, match="unknown setting"):
         poorio.http.Config(max_body=1)
