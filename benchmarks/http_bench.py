@@ -23,7 +23,8 @@ if they never do.  Repetitions are interleaved (every server once, then again, i
 rotated order), so drift of a shared machine hits them alike.  Reported:
 the median requests/s and its range, the ratio to uvicorn-h11-asyncio,
 and requests per CPU-second of the server (from ``/proc``, children
-included), which a busy machine disturbs less than the rate.  On a machine
+included) with its ratio too: a busy machine disturbs that far less than
+the rate, which a starved wrk caps.  On a machine
 shared with other work, ``--nice -20`` (root) puts the servers and wrk
 first in line for their CPUs.
 """
@@ -241,22 +242,25 @@ def table(run_data: dict) -> str:
     """The results as a Markdown table: medians, ranges, ratios."""
     results = run_data["results"]
     medians = {name: statistics.median(r["rate"] for r in rows) for name, rows in results.items() if rows}
+    per_cpu = {name: statistics.median(r["per_cpu_second"] for r in rows) for name, rows in results.items() if rows}
     base = medians.get(BASELINE)
+    base_cpu = per_cpu.get(BASELINE)
     fastest_uvicorn = max((v for k, v in medians.items() if k.startswith("uvicorn")), default=None)
     lines = [
-        "| server | req/s (median) | min–max | × uvicorn-h11-asyncio | × fastest uvicorn | req per server CPU-s | unsteady |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| server | req/s (median) | min–max | × uvicorn-h11-asyncio | × fastest uvicorn | req per server CPU-s | "
+        "× uvicorn-h11-asyncio per CPU-s | unsteady |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, rows in results.items():
         if not rows:
             continue
         rates = [r["rate"] for r in rows]
-        per_cpu = statistics.median(r["per_cpu_second"] for r in rows)
         ratio = f"{medians[name] / base:.2f}×" if base else "–"
         fast = f"{medians[name] / fastest_uvicorn:.2f}×" if fastest_uvicorn else "–"
+        cpu_ratio = f"{per_cpu[name] / base_cpu:.2f}×" if base_cpu else "–"
         unsteady = sum(not r["steady"] for r in rows)
         lines.append(f"| {name} | {medians[name]:.0f} | {min(rates):.0f}–{max(rates):.0f} | {ratio} | {fast} | "
-                     f"{per_cpu:.0f} | {unsteady}/{len(rows)} |")  # fmt: skip
+                     f"{per_cpu[name]:.0f} | {cpu_ratio} | {unsteady}/{len(rows)} |")  # fmt: skip
     return "\n".join(lines)
 
 
