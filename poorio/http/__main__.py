@@ -10,7 +10,8 @@ Every limit of ``poorio.http.Config`` has an option of the same name
 (``--max-body-size``, ``--keep-alive-timeout``...).  Exit status: 0 after a
 graceful shutdown, 1 when the app cannot be loaded or the address not
 bound, 3 when the app's lifespan startup failed.  There is no
-``--workers`` yet: multi-process serving waits for ``poorio.serve_tcp``.
+``--workers`` yet: ``poorio.serve_tcp`` hands its workers' connections to a
+handler, and this server needs each worker's listener (docs/http.md).
 """
 
 from __future__ import annotations
