@@ -11,7 +11,7 @@ import threading
 import time
 
 import pytest
-from http_support import ROOT, WAIT, LiveServer, hello_app, read_response
+from http_support import ROOT, WAIT, LiveServer, hello_app, read_all, read_response
 
 import poorio
 from poorio.http import Monitor, with_monitor
@@ -70,13 +70,7 @@ def test_event_stream_pushes_snapshots_with_rates_and_ends_at_shutdown():
             assert third["counters"]["switches"] > first["counters"]["switches"]
             assert third["clock"] - first["clock"] >= 0.15
             live.stop()  # the stream ends by itself: shutdown does not wait for the graceful timeout
-            rest = b""
-            while True:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                rest += chunk
-            assert rest.endswith(b"0\r\n\r\n")
+            assert read_all(sock).endswith(b"0\r\n\r\n")
         finally:
             sock.close()
 
