@@ -27,6 +27,12 @@ worker closes its listener, gives open connections ``grace`` seconds to
 finish, cancels the rest and exits; the supervisor reaps them and returns.
 A worker sent SIGTERM alone stops the same way (and is restarted).
 
+A server that manages its own connections (``poorio.http``) passes
+``per_listener=True``: then each worker, instead of a fiber per connection,
+runs ``await handler(listener, stop)`` once, where ``stop`` is an operation
+that completes when the worker must stop -- the handler drains its
+connections itself and returns.
+
 With workers, the supervisor's scheduler is an actor, and serve_tcp reads
 its inbox: run it in a fiber of its own program, not beside other actor
 code.  What this module does not do: TLS (wrap streams in the handler),
@@ -57,7 +63,7 @@ _FAST = 2.0  # a worker that dies sooner than this after starting is "failing fa
 
 
 async def serve_tcp(handler, host, port: int, workers: int = 1, *, backlog: int = 128, grace: float = 5.0,
-                    on_ready=None, factory_args=None) -> None:
+                    on_ready=None, factory_args=None, per_listener: bool = False) -> None:
     """Serve TCP on ``host``:``port``, running ``await handler(stream)`` in a new fiber per connection.
 
     Runs until SIGINT/SIGTERM (in the main thread) or until cancelled; then
@@ -71,6 +77,11 @@ async def serve_tcp(handler, host, port: int, workers: int = 1, *, backlog: int 
     async, awaits) ``handler(*factory_args)`` once, and serves every
     connection with the handler it returns -- so a layer above can name
     what to serve (``("myapp:app",)``) without an environment variable.
+
+    With ``per_listener``, each worker (or the caller, with one worker)
+    runs ``await handler(listener, stop)`` once instead: ``stop`` is an
+    ``Operation`` that completes when it must stop, and it returns once it
+    has drained its connections (``grace`` is then its business).
 
     Raises:
         ValueError: ``workers`` is below 1.
@@ -89,13 +100,17 @@ async def serve_tcp(handler, host, port: int, workers: int = 1, *, backlog: int 
                 if on_ready is not None:
                     on_ready(listener.local_address[:2])
                 target = await _make_handler(_resolve(handler), factory_args)
-                await _serve(listener, target, grace, stop.wait_op())
+                if per_listener:
+                    await target(listener, stop.wait_op())
+                else:
+                    await _serve(listener, target, grace, stop.wait_op())
             finally:
                 listener.close()
         else:
             config = {
                 "handler": _handler_name(handler), "backlog": backlog, "grace": grace,
                 "factory_args": None if factory_args is None else list(factory_args),
+                "per_listener": bool(per_listener),
             }  # fmt: skip
             await _supervise(config, host, port, workers, on_ready, stop)
 
@@ -371,6 +386,10 @@ async def _worker(config: dict, host, port: int, index: int) -> None:
         stop = Event()
         with _StopOnSignals(stop, ("SIGTERM",)):
             await actors.parent().send(("listening", index, os.getpid()))
-            await _serve(listener, target, grace, choice(actors.receive_op(), stop.wait_op()))
+            told = choice(actors.receive_op(), stop.wait_op())
+            if config["per_listener"]:
+                await target(listener, told)
+            else:
+                await _serve(listener, target, grace, told)
     finally:
         listener.close()

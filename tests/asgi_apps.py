@@ -9,7 +9,7 @@ import poorio
 
 
 async def hello_app(scope, receive, send):
-    """``/`` says hello; ``/echo`` echoes the body; ``/stream?n=N`` streams N chunks; ``/boom`` raises."""
+    """``/`` says hello; ``/echo`` echoes the body; ``/stream?n=N`` streams N chunks; ``/boom`` raises; ``/pid`` says which process."""
     if scope["type"] == "lifespan":
         await lifespan_ok(receive, send)
         return
@@ -26,6 +26,11 @@ async def hello_app(scope, receive, send):
         await send({"type": "http.response.body", "body": b""})
     elif path == "/boom":
         raise ValueError("the app failed on purpose")
+    elif path == "/pid":  # which process answered (the workers test)
+        import os
+
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": str(os.getpid()).encode()})
     elif path == "/nothing":
         return
     elif path == "/sleep":

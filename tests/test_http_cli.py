@@ -151,3 +151,22 @@ def test_import_without_the_extra_says_what_to_install():
     core = subprocess.run([PY, "-c", "import sys; sys.modules['h11'] = None; import poorio; print(poorio.run)"],
                           capture_output=True, text=True, timeout=WAIT, env=python_env())  # fmt: skip
     assert core.returncode == 0  # the core never needs it
+
+
+def test_workers_serve_the_port_from_several_processes_and_stop_on_sigterm():
+    cli = Cli("asgi_apps:hello_app", "--port", "0", "--workers", "2").wait_until_serving()
+    try:
+        pids = set()
+        for _ in range(40):  # SO_REUSEPORT spreads connections by their addresses: both workers get some
+            with urllib.request.urlopen(f"http://127.0.0.1:{cli.port}/pid", timeout=WAIT) as response:
+                pids.add(int(response.read()))
+            if len(pids) == 2:
+                break
+        assert len(pids) == 2 and cli.proc.pid not in pids
+    finally:
+        cli.proc.send_signal(signal.SIGTERM)
+    status, log = cli.finish()
+    assert status == 0, log
+    for pid in pids:  # every worker is gone: reaped by the supervisor
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)

@@ -5,13 +5,15 @@
     python -m poorio.http myapp:app --host 127.0.0.1 --port 8000
     python -m poorio.http myapp:create_app --factory --monitor     # the live monitor at /_poorio/
     python -m poorio.http myapp:app --uds /run/myapp.sock          # a Unix socket behind a proxy
+    python -m poorio.http myapp:app --workers 4                    # one process per core
 
 Every limit of ``poorio.http.Config`` has an option of the same name
 (``--max-body-size``, ``--keep-alive-timeout``...).  Exit status: 0 after a
 graceful shutdown, 1 when the app cannot be loaded or the address not
-bound, 3 when the app's lifespan startup failed.  There is no
-``--workers`` yet: ``poorio.serve_tcp`` hands its workers' connections to a
-handler, and this server needs each worker's listener (docs/http.md).
+bound, 3 when the app's lifespan startup failed.  ``--workers N`` runs N
+process workers under ``poorio.serve_tcp`` (see ``poorio.http.workers``),
+each with a listener of its own; a worker that fails is reported and
+started again.
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=8000, help="port to bind (default: %(default)s)")
     parser.add_argument("--uds", help="bind this Unix socket path instead of host and port")
     parser.add_argument("--factory", action="store_true", help="the app is a factory: call it for the app")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="process workers, each serving the port with a listener of its own (default: %(default)s)")
     parser.add_argument("--app-dir", default=".", help="directory put first on sys.path (default: the current one)")
     parser.add_argument("--monitor", action="store_true", help="mount the live monitor page at /_poorio/")
     parser.add_argument("--monitor-public", action="store_true",
@@ -89,6 +93,8 @@ def main(argv=None) -> int:
     except (ImportError, ValueError, TypeError) as error:
         print(f"poorio.http: {error}", file=sys.stderr)
         return 1
+    if args.workers != 1:
+        return _serve_with_workers(args, settings)
     if args.monitor:
         app = with_monitor(app, public=args.monitor_public)
     try:
@@ -98,6 +104,36 @@ def main(argv=None) -> int:
         return 3
     except OSError as error:
         print(f"poorio.http: cannot serve on {args.uds or f'{args.host}:{args.port}'}: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _serve_with_workers(args, settings: dict) -> int:
+    """``--workers N``: this process supervises N workers, each running the server on its own listener."""
+    import poorio
+
+    if args.workers < 1:
+        print(f"poorio.http: --workers must be at least 1, not {args.workers}", file=sys.stderr)
+        return 1
+    if args.uds or args.capacity is not None:
+        print("poorio.http: --workers serves TCP with each worker's default pool: no --uds or --capacity",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    settings = dict(settings, max_connections=args.max_connections, root_path=args.root_path,
+                    lifespan=args.lifespan, access_log=args.access_log)  # fmt: skip
+    factory_args = (args.app, args.factory, args.monitor, args.monitor_public, os.path.abspath(args.app_dir), settings)
+
+    def ready(address) -> None:
+        logging.getLogger("poorio.http").info("serving on http://%s:%d with %d workers", *address, args.workers)
+
+    async def supervise() -> None:
+        await poorio.serve_tcp("poorio.http.workers:listener_server", args.host, args.port, args.workers,
+                               factory_args=factory_args, per_listener=True, on_ready=ready)  # fmt: skip
+
+    try:
+        poorio.run(supervise, backend=args.backend)
+    except OSError as error:
+        print(f"poorio.http: cannot serve on {args.host}:{args.port}: {error}", file=sys.stderr)
         return 1
     return 0
 
