@@ -1,0 +1,472 @@
+"""io_uring through ctypes: Linux's completion rings, as a proactor and as a readiness pool.
+
+io_uring is two rings shared between a process and the kernel: the process
+writes *submission queue entries* (SQEs: "receive into this buffer",
+"poll this fd") and bumps the SQ tail; the kernel performs them and writes
+*completion queue entries* (CQEs: user_data, result, flags) and bumps the
+CQ tail.  One ``io_uring_enter`` submits a batch and may wait.  Here the
+rings are mapped with mmap(2) and read and written through ``memoryview``
+and ``struct`` (``_uring.Rings``); this module adds the two things poorio
+builds on them: ``Ring``, a small proactor, and ``SocketIoPool``, the
+level-triggered readiness pool of the platform contract.
+
+**Memory ordering, and why plain loads and stores from Python are sound.**
+The ring protocol (the comment atop the kernel's ``io_uring/io_uring.c``)
+asks for an acquire when reading the kernel's CQ tail, a release (or a
+full barrier) when storing our CQ head, and a release when storing our SQ
+tail -- because in general the kernel side runs on *another CPU*.  liburing
+does this with C11 atomics (``io_uring_smp_load_acquire``: LDAR on arm64, a
+plain MOV on x86-64, whose TSO model gives every load acquire and every
+store release semantics).  Python cannot issue LDAR or STLR: ``struct``
+and ``memoryview`` compile to plain loads and stores (CPython's fixed-size
+``memcpy``; PyPy's raw accesses), the GIL orders Python threads among
+themselves but nothing against the kernel, and a syscall is not a memory
+barrier on arm64 (exception entry and return synchronise *context*, not
+memory).  On x86-64 the plain accesses would happen to be enough; on arm64
+they are not, so poorio removes the other CPU instead of fencing against it:
+
+* no ``SQPOLL``: the kernel reads the SQ tail and the SQEs only inside our
+  own ``io_uring_enter``, on our own thread, so program order is all the
+  order there is (liburing stores the SQ tail with a plain store in exactly
+  this case: "without SQPOLL, sq is only accessed by the kernel in response
+  to a system call, so no synchronization is necessary");
+* ``IORING_SETUP_DEFER_TASKRUN`` with ``SINGLE_ISSUER``, on Linux 6.2 or
+  later: every CQE -- of an inline completion, a poll wake-up, a timer, an
+  io-wq worker's blocking read -- is posted by task work that runs only in
+  the owning thread's ``io_uring_enter(GETEVENTS)`` (the kernel's
+  ``ctx->task_complete``: "all CQEs should be posted only by the submitter
+  task"; 6.1 still let io-wq threads post, so ``probe`` refuses it).  The
+  CQ tail, the CQEs and our CQ head are therefore written and read by one
+  thread, in program order; a migration to another CPU is a context switch,
+  which is a full barrier.  So no acquire or release is needed on any
+  architecture, and the 32-bit indices need not even be read atomically.
+  The data in *our buffers* may be written on another CPU (io-wq, DMA);
+  the kernel publishes it to us through its own synchronisation (the
+  task-work list's fully ordered cmpxchg) before the CQE is posted here.
+
+The premise "one thread" is enforced by the kernel, not hoped for: with
+``SINGLE_ISSUER`` another thread's ``io_uring_enter`` fails with
+``EEXIST``.  Rings start disabled (``R_DISABLED``) and are enabled by the
+first wait, so the owner is the thread that first waits, not the one that
+happened to create the object.
+
+**Sharp edges of the readiness pool.**  ``POLL_ADD`` is one-shot (multishot
+poll reports wake-ups, i.e. edges), so level triggering is rebuilt: an fd
+reported by a cycle gets a fresh ``POLL_ADD`` before the next wait, which
+completes inside that very submission if the fd is still ready -- one SQE
+per ready fd per cycle, all in the one ``io_uring_enter`` that waits.  An
+armed poll holds a reference to the *open file*: closing a registered fd
+does not close its file (a pipe's reader sees no EOF) until ``remove``.
+poorio's rule, remove before you close, matters even more here.  ``add``
+checks the fd (``EBADF`` now, as ``epoll_ctl`` would say), but the fd
+number is resolved when the SQE is submitted, at the next cycle, as poll(2)
+resolves it at every call.
+
+**The proactor contract** (``Ring``; ``iocp.Port`` has the same names), on
+which the scheduler's proactor path builds:
+
+* ``submit_recv/send/read/write/accept/connect/poll/timeout/nop(..., token)``
+  queue one operation; nothing reaches the kernel before the next ``wait``
+  (or ``flush``).  ``token`` is any hashable, unique among the operations in
+  flight; ``capacity`` of them may be in flight (``PoolFullError`` beyond).
+* ``wait(timeout) -> [(token, result, flags)]``: every operation completes
+  exactly once; ``result`` is an ``int`` (bytes moved, the new fd, poll
+  flags, 0) or the ``OSError`` the kernel returned, real errno and all.
+* Buffer lifetime: from ``submit_*`` until its completion has been returned
+  by ``wait``, the kernel may read or write the buffer at any moment.  The
+  ring keeps a reference (and so a pinned buffer export) until then, but
+  the caller must not resize, reuse or read it before.
+* ``cancel(token)`` asks for an early end; the operation still completes,
+  once: ``OSError(ECANCELED)``, or its real result if it won the race (then
+  the bytes *were* received or sent and must be accounted for).  The
+  buffer is free only when that completion has arrived.
+* ``close()`` cancels whatever is in flight and waits for the kernel to be
+  done with every buffer before it unmaps the ring.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import itertools
+import math
+import os
+import socket
+import time
+
+from ..errors import AlreadyRegisteredError, BackendUnavailableError, ClosedResourceError, PoolFullError
+from . import _uring
+from ._base import DEFAULT_CAPACITY, ERROR, HANGUP, READABLE, WRITABLE, PoolBase, PoolStatistics
+from ._libc import fileno
+from ._sockaddr import sockaddr
+
+__all__ = ["available", "unavailable_reason", "Ring", "SocketIoPool", "sockaddr"]
+
+# Poll bits in a POLL_ADD result are poll(2)'s, which are poorio's flags.
+_MASK = READABLE | WRITABLE | ERROR | HANGUP
+_POLLNVAL = 0x020
+_ASYNC_CANCEL_ANY = 1 << 2
+_MSG_NOSIGNAL = getattr(socket, "MSG_NOSIGNAL", 0x4000)
+_ACCEPT_FLAGS = getattr(socket, "SOCK_CLOEXEC", 0) | getattr(socket, "SOCK_NONBLOCK", 0)
+_CANCELLED = -errno.ECANCELED
+
+# Buffers of operations a ring could not drain when it closed (only if it is
+# closed from a thread that does not own it): kept alive for good, because
+# the kernel may still write into them.
+_ORPHANED: list = []
+
+
+def available() -> bool:
+    """Whether poorio's kind of ring works here (Linux 6.2+, io_uring allowed, no qemu-user)."""
+    return _uring.probe() is None
+
+
+def unavailable_reason() -> str | None:
+    """Why ``available()`` is False (``None`` when it is True)."""
+    return _uring.probe()
+
+
+def _writable(buffer) -> tuple:
+    """(keeper, address, size) of a writable, contiguous buffer, pinned while keeper lives."""
+    view = memoryview(buffer)
+    if view.readonly:
+        raise TypeError("this operation writes into its buffer: it must be writable (a bytearray, say)")
+    if not view.c_contiguous:
+        raise ValueError("the buffer must be contiguous")
+    size = view.nbytes
+    if not size:
+        return None, 0, 0
+    keeper = ctypes.c_char.from_buffer(view.cast("B"))  # holds the export: no resize, no free
+    return keeper, ctypes.addressof(keeper), size
+
+
+def _readable(data) -> tuple:
+    """(keeper, address, size) of bytes to send: zero-copy if writable, else a private copy."""
+    view = memoryview(data)
+    if not view.readonly:
+        return _writable(view)
+    size = view.nbytes
+    if not size:
+        return None, 0, 0
+    keeper = ctypes.c_char_p(data if isinstance(data, bytes) else view.tobytes())
+    return keeper, ctypes.cast(keeper, ctypes.c_void_p).value, size
+
+
+def _ns(timeout: float | None) -> int | None:
+    """Seconds (None or inf: forever) to whole nanoseconds, rounded up."""
+    if timeout is None or timeout == math.inf:
+        return None
+    if timeout != timeout:
+        raise ValueError("timeout must be a number of seconds, not NaN")
+    return max(0, math.ceil(timeout * 1e9))
+
+
+class Ring:
+    """A proactor on one io_uring: submit operations with a token, wait for their completions.
+
+    Owned by the thread that first waits on it.  See the module essay for
+    the contract: one completion per operation, buffers pinned until then.
+    """
+
+    backend = "uring"
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+        reason = _uring.probe()
+        if reason is not None:
+            raise BackendUnavailableError(f"io_uring is not usable here: {reason}")
+        if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1:
+            raise ValueError(f"capacity must be a positive int, not {capacity!r}")
+        self.capacity = capacity
+        # CQEs outstanding at once: an operation and its cancel each, and for
+        # a pool's ring a poll and its removal per fd.  More would overflow
+        # into the kernel's list (NODROP: slower, never lost).
+        self._rings = _uring.Rings(min(capacity, 1024), min(4 * capacity, 2 * _uring.MAX_ENTRIES))
+        self._ids = itertools.count(1)  # user_data; 0 marks CQEs nobody waits for
+        self._ops: dict = {}  # user_data -> (token, opcode, keeper)
+        self._tokens: dict = {}  # token -> user_data, for the operations in flight
+        self._cancelling: set = set()  # user_data of operations a cancel was queued for
+        self._done: list = []  # completions reaped but not yet handed out
+        self._watch: dict = {}  # user_data -> fd, for the polls of a SocketIoPool on this ring
+        self._fired: list = []  # (user_data, fd, res) of those polls, reaped but not yet handed out
+        self._closed = False
+
+    def fileno(self) -> int:
+        """The ring's own fd (close-on-exec)."""
+        return self._rings.fd
+
+    def __len__(self) -> int:
+        """Operations in flight: submitted, completion not yet returned by ``wait``."""
+        return len(self._ops)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def statistics(self) -> PoolStatistics:
+        """Backend, capacity (operations in flight at most) and operations in flight now."""
+        return PoolStatistics(self.backend, self.capacity, len(self._ops))
+
+    # -- submitting ------------------------------------------------------------------
+
+    def _submit(self, opcode, fd, addr, length, off, op_flags, token, keeper) -> None:
+        if self._closed:
+            raise ClosedResourceError("the ring is closed")
+        if token in self._tokens:
+            raise AlreadyRegisteredError(f"token {token!r} already has an operation in flight")
+        if len(self._ops) >= self.capacity:
+            raise PoolFullError(f"the ring is full: {self.capacity} operations are in flight")
+        ud = next(self._ids)
+        self._rings.prep(opcode, fd, addr, length, off, op_flags, ud)
+        self._ops[ud] = (token, opcode, keeper)
+        self._tokens[token] = ud
+
+    def submit_recv(self, fd, buffer, token, flags: int = 0) -> None:
+        """Receive into ``buffer`` (writable); result: bytes received, 0 at end of stream."""
+        keeper, addr, size = _writable(buffer)
+        self._submit(_uring.OP_RECV, fileno(fd), addr, size, 0, flags, token, keeper)
+
+    def submit_send(self, fd, data, token, flags: int = _MSG_NOSIGNAL) -> None:
+        """Send from ``data``; result: bytes sent (maybe fewer).  ``MSG_NOSIGNAL``: EPIPE, not SIGPIPE."""
+        keeper, addr, size = _readable(data)
+        self._submit(_uring.OP_SEND, fileno(fd), addr, size, 0, flags, token, keeper)
+
+    def submit_read(self, fd, buffer, offset: int, token) -> None:
+        """Read into ``buffer`` at file ``offset`` (-1: the current position, for pipes too)."""
+        keeper, addr, size = _writable(buffer)
+        self._submit(_uring.OP_READ, fileno(fd), addr, size, offset, 0, token, keeper)
+
+    def submit_write(self, fd, data, offset: int, token) -> None:
+        """Write ``data`` at file ``offset`` (-1: the current position); result: bytes written."""
+        keeper, addr, size = _readable(data)
+        self._submit(_uring.OP_WRITE, fileno(fd), addr, size, offset, 0, token, keeper)
+
+    def submit_accept(self, fd, token) -> None:
+        """Accept a connection; result: the new socket's fd, non-blocking and close-on-exec."""
+        self._submit(_uring.OP_ACCEPT, fileno(fd), 0, 0, 0, _ACCEPT_FLAGS, token, None)
+
+    def submit_connect(self, fd, address: bytes, token) -> None:
+        """Connect to ``address``, a ``sockaddr(family, addr)``; result: 0."""
+        keeper = ctypes.create_string_buffer(bytes(address), len(address))
+        self._submit(_uring.OP_CONNECT, fileno(fd), ctypes.addressof(keeper), 0, len(address), 0, token, keeper)
+
+    def submit_poll(self, fd, events: int, token) -> None:
+        """Wait once for ``events`` (READABLE, WRITABLE); result: the flags that are ready."""
+        if not isinstance(events, int) or events & ~(READABLE | WRITABLE) or not events:
+            raise ValueError(f"events must combine READABLE and WRITABLE, not {events!r}")
+        self._submit(_uring.OP_POLL_ADD, fileno(fd), 0, 0, 0, _uring.poll_mask_field(events), token, None)
+
+    def submit_timeout(self, seconds: float, token) -> None:
+        """Complete after ``seconds``; result: 0 (or ``OSError(ECANCELED)`` when cancelled)."""
+        ns = _ns(seconds)
+        if ns is None:
+            raise ValueError("a timeout needs a finite number of seconds")
+        keeper = ctypes.create_string_buffer(_uring.TIMESPEC.pack(*divmod(ns, 1_000_000_000)), _uring.TIMESPEC.size)
+        self._submit(_uring.OP_TIMEOUT, -1, ctypes.addressof(keeper), 1, 0, 0, token, keeper)
+
+    def submit_nop(self, token) -> None:
+        """Complete at once with result 0: the round trip of the ring itself."""
+        self._submit(_uring.OP_NOP, -1, 0, 0, 0, 0, token, None)
+
+    def cancel(self, token) -> bool:
+        """Ask the kernel to end ``token``'s operation early; False if none is in flight.
+
+        The operation still completes, exactly once (see the module essay);
+        its buffer stays pinned until then.
+        """
+        ud = self._tokens.get(token)
+        if ud is None or self._closed:
+            return False
+        if ud not in self._cancelling:
+            self._cancelling.add(ud)
+            self._rings.prep(_uring.OP_ASYNC_CANCEL, -1, ud, 0, 0, 0, 0)
+        return True
+
+    def forget(self, fd) -> None:
+        """Nothing to do here: IOCP needs it before a handle is closed, io_uring keeps no per-fd state."""
+
+    # -- completing --------------------------------------------------------------------
+
+    def _pump(self, min_complete: int, timeout_ns: int | None) -> None:
+        """Submit, wait (maybe), and sort every CQE into completions and pool polls."""
+        self._rings.enter(min_complete, timeout_ns)
+        for ud, res, flags in self._rings.reap():
+            op = self._ops.pop(ud, None)
+            if op is None:
+                fd = self._watch.pop(ud, None)
+                if fd is not None:
+                    self._fired.append((ud, fd, res))
+                continue  # a cancel's or a removal's own CQE, or a removed poll's last word
+            token, opcode, _ = op
+            del self._tokens[token]
+            self._cancelling.discard(ud)
+            if res < 0:
+                if opcode == _uring.OP_TIMEOUT and res == -errno.ETIME:
+                    res = 0  # the timer ran out: that is its success
+                else:
+                    res = OSError(-res, os.strerror(-res))
+            elif opcode == _uring.OP_POLL_ADD:
+                res = (res & _MASK) | (ERROR if res & _POLLNVAL else 0)
+            self._done.append((token, res, flags))
+
+    def flush(self) -> None:
+        """Submit what is queued now, without waiting; completions wait for ``wait``."""
+        if self._closed:
+            raise ClosedResourceError("the ring is closed")
+        self._pump(0, None)
+
+    def wait(self, timeout: float | None = None) -> list:
+        """Submit what is queued and wait up to ``timeout`` seconds for completions.
+
+        Returns ``[(token, result, flags), ...]`` -- every completion there
+        is, oldest first, or ``[]`` when the time ran out.  ``None`` waits
+        forever, 0 not at all; a signal does not shorten the wait (PEP 475).
+
+        Raises:
+            ClosedResourceError: the ring is closed.
+            OSError: the kernel refused (``EEXIST``: not the owning thread).
+        """
+        if self._closed:
+            raise ClosedResourceError("the ring is closed")
+        ns = _ns(timeout)
+        if ns == 0 or self._done:
+            self._pump(0, None)
+            return self._take()
+        deadline = None if ns is None else time.monotonic() + ns / 1e9
+        while True:
+            try:
+                self._pump(1, ns)
+            except InterruptedError:
+                pass
+            if self._done:
+                return self._take()
+            if deadline is not None:
+                ns = _ns(deadline - time.monotonic())
+                if ns == 0:
+                    return []
+
+    def completions(self) -> list:
+        """The completions already reaped (by a pool's ``cycle``, say), without entering the kernel."""
+        return self._take()
+
+    def _take(self) -> list:
+        done, self._done = self._done, []
+        return done
+
+    def close(self) -> None:
+        """Cancel everything in flight, wait until the kernel is done with every buffer, unmap; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._ops:
+                self._rings.prep(_uring.OP_ASYNC_CANCEL, -1, 0, 0, 0, _ASYNC_CANCEL_ANY, 0)
+                while self._ops:
+                    try:
+                        self._pump(1, None)
+                    except InterruptedError:
+                        pass
+        except OSError:  # not the owning thread: the kernel may still use the buffers
+            _ORPHANED.extend(keeper for _, _, keeper in self._ops.values() if keeper is not None)
+        finally:
+            self._ops.clear()
+            self._tokens.clear()
+            self._done.clear()
+            self._watch.clear()
+            self._fired.clear()
+            self._rings.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"{len(self._ops)}/{self.capacity} in flight"
+        return f"<Ring uring {state}>"
+
+
+class SocketIoPool(PoolBase):
+    """A fixed-capacity, level-triggered interest set on an io_uring (one-shot polls, re-armed).
+
+    ``pool.ring`` is its ``Ring``: operations submitted there share the
+    pool's wait.  While some are in flight, ``cycle`` also returns (maybe
+    with ``[]``) when one completes; take those from ``pool.ring.completions()``.
+    """
+
+    backend = "uring"
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+        reason = _uring.probe()
+        if reason is not None:
+            raise BackendUnavailableError(f"io_uring is not usable here: {reason}")
+        super().__init__(capacity)
+        self.ring = Ring(capacity)
+        self._armed: dict = {}  # fd -> user_data of its POLL_ADD; absent while it awaits re-arming
+        self._rearm: set = set()  # fds reported by the last cycle, armed again before the next wait
+
+    def fileno(self) -> int:
+        """The ring's fd (close-on-exec)."""
+        return self.ring.fileno()
+
+    def _arm(self, fd: int, events: int) -> None:
+        ring = self.ring
+        ud = next(ring._ids)
+        ring._rings.prep(_uring.OP_POLL_ADD, fd, 0, 0, 0, _uring.poll_mask_field(events), ud)
+        ring._watch[ud] = fd
+        self._armed[fd] = ud
+
+    def _disarm(self, fd: int) -> None:
+        self._rearm.discard(fd)
+        ud = self._armed.pop(fd, None)
+        if ud is not None:
+            ring = self.ring
+            del ring._watch[ud]  # whatever it still reports is stale from now on
+            ring._rings.prep(_uring.OP_POLL_REMOVE, -1, ud, 0, 0, 0, 0, flags=_uring.IOSQE_CQE_SKIP_SUCCESS)
+
+    def _add(self, fd: int, events: int) -> None:
+        os.get_inheritable(fd)  # EBADF now, as epoll_ctl would say: the real errno
+        self._arm(fd, events)
+
+    def _modify(self, fd: int, events: int) -> None:
+        self._disarm(fd)
+        self._arm(fd, events)
+
+    def _remove(self, fd: int) -> None:
+        self._disarm(fd)
+
+    def _wait(self, ms: int) -> list:
+        ring = self.ring
+        interest = self._events
+        for fd in self._rearm:
+            self._arm(fd, interest[fd])
+        self._rearm.clear()
+        deadline = None if ms < 0 else time.monotonic() + ms / 1000.0
+        ns = None if ms < 0 else ms * 1_000_000
+        while True:
+            ring._pump(1 if ms else 0, ns)
+            fired, ring._fired = ring._fired, []
+            ready = []
+            for ud, fd, res in fired:
+                if self._armed.get(fd) != ud:
+                    continue  # removed or modified after it was reaped
+                del self._armed[fd]
+                self._rearm.add(fd)
+                if res < 0:  # the fd was closed before its poll reached the kernel
+                    flags = ERROR
+                else:
+                    flags = (res & _MASK | (ERROR if res & _POLLNVAL else 0)) & (interest[fd] | ERROR | HANGUP)
+                if flags:
+                    ready.append((fd, flags))
+            if ready or not ms or ring._done:
+                return ready
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return []
+                ns = math.ceil(left * 1e9)
+
+    def _close(self) -> None:
+        self._armed.clear()
+        self._rearm.clear()
+        self.ring.close()
