@@ -1,4 +1,4 @@
-"""The structs of the backends this machine may not run -- kqueue and WSAPoll -- checked on every ABI.
+"""The structs of the backends this machine may not run -- kqueue, WSAPoll, io_uring, IOCP -- checked on every ABI.
 
 The layouts are built by pure functions of the target (``kevent_layout``,
 ``wsapollfd_layout``), so every system's numbers are checked here, on any
@@ -29,6 +29,7 @@ host, against numbers written down from the headers:
 from __future__ import annotations
 
 import ctypes
+import os
 import struct
 import sys
 
@@ -248,3 +249,96 @@ def test_wsapoll_reports_unavailable_here():
         platform.backend_module("wsapoll")
     with pytest.raises(BackendUnavailableError):
         wsapoll.SocketIoPool(4)
+
+
+# -- io_uring: the records every Linux ABI shares ------------------------------------
+#
+# include/uapi/linux/io_uring.h: every field has a fixed width and sits at
+# its natural alignment, so one layout serves i386, x86-64, arm64 and s390x
+# alike; only byte order and the syscall numbers vary.
+
+from poorio.platform import _uring  # noqa: E402
+
+SQE_LAYOUT = dict(
+    opcode=0, flags=1, ioprio=2, fd=4, off=8, addr=16, len=24, op_flags=28,
+    user_data=32, buf_index=40, personality=42, file_index=44, addr3=48,
+)
+
+
+def test_uring_record_sizes():
+    assert _uring.SQE.size == 64
+    assert _uring.CQE.size == 16
+    assert _uring.PARAMS.size == 120  # 40 bytes of u32s, then two 40-byte offset blocks
+    assert _uring.GETEVENTS_ARG.size == 24
+    assert _uring.TIMESPEC.size == 16  # __kernel_timespec: two s64 even on 32-bit ABIs
+
+
+def test_uring_sqe_field_offsets():
+    assert _uring.SQE_OFFSETS == SQE_LAYOUT
+    # Fill each field with a distinct value and find it at its documented offset.
+    values = [0x11, 0x22, 0x3344, -5, 0x0102030405060708, 0x1112131415161718, 0x21222324, 0x31323334,
+              0x4142434445464748, 0x5152, 0x6162, -7, 0x7172737475767778, 0]
+    raw = _uring.SQE.pack(*values)
+    native = "<" if sys.byteorder == "little" else ">"
+    singles = dict(opcode="B", flags="B", ioprio="H", fd="i", off="Q", addr="Q", len="I", op_flags="I",
+                   user_data="Q", buf_index="H", personality="H", file_index="i", addr3="Q")
+    for (name, offset), value in zip(SQE_LAYOUT.items(), values):
+        assert struct.unpack_from(native + singles[name], raw, offset)[0] == value, name
+
+
+def test_uring_cqe_layout():
+    raw = struct.pack("=Q", 0xDEADBEEF01) + struct.pack("=i", -11) + struct.pack("=I", 3)
+    assert _uring.CQE.unpack(raw) == (0xDEADBEEF01, -11, 3)
+    assert _uring.CQE_OFFSETS == dict(user_data=0, res=8, flags=12)
+
+
+@pytest.mark.parametrize(
+    "multiarch, numbers",
+    [
+        ("x86_64-linux-gnu", (425, 426, 427)),
+        ("i386-linux-gnu", (425, 426, 427)),
+        ("aarch64-linux-gnu", (425, 426, 427)),
+        ("arm-linux-gnueabihf", (425, 426, 427)),
+        ("s390x-linux-gnu", (425, 426, 427)),
+        ("powerpc64le-linux-gnu", (425, 426, 427)),
+        ("riscv64-linux-gnu", (425, 426, 427)),
+        ("x86_64-linux-gnux32", (0x40000000 | 425, 0x40000000 | 426, 0x40000000 | 427)),
+        ("alpha-linux-gnu", (535, 536, 537)),
+        ("mipsel-linux-gnu", (4425, 4426, 4427)),
+        ("mips64el-linux-gnuabi64", (5425, 5426, 5427)),
+        ("mips64el-linux-gnuabin32", (6425, 6426, 6427)),
+    ],
+)
+def test_uring_syscall_numbers(multiarch, numbers):
+    assert _uring.syscall_numbers(multiarch) == numbers
+
+
+def test_uring_poll_mask_is_halfword_swapped_on_big_endian():
+    # The kernel applies swahw32() to poll32_events on big-endian machines.
+    assert _uring.poll_mask_field(0x0001, "little") == 0x0001
+    assert _uring.poll_mask_field(0x0001, "big") == 0x00010000
+    assert _uring.poll_mask_field(0x2005, "big") == 0x20050000
+    assert _uring.poll_mask_field(_uring.poll_mask_field(0x12345678, "big"), "big") == 0x12345678
+
+
+@pytest.mark.parametrize(
+    "release, version",
+    [("6.18.44-fc-v1272", (6, 18)), ("6.1.0-28-amd64", (6, 1)), ("5.15.0", (5, 15)), ("6.2", (6, 2)), ("garbage", (0, 0))],
+)
+def test_uring_kernel_version(release, version):
+    assert _uring.kernel_version(release) == version
+
+
+def test_uring_opcodes_and_flags_are_the_headers():
+    # enum io_uring_op and the flag values, from include/uapi/linux/io_uring.h.
+    assert (_uring.OP_NOP, _uring.OP_POLL_ADD, _uring.OP_POLL_REMOVE, _uring.OP_TIMEOUT, _uring.OP_ACCEPT,
+            _uring.OP_ASYNC_CANCEL, _uring.OP_CONNECT, _uring.OP_READ, _uring.OP_WRITE, _uring.OP_SEND,
+            _uring.OP_RECV) == (0, 6, 7, 11, 13, 14, 16, 22, 23, 26, 27)
+    assert (_uring.SETUP_SINGLE_ISSUER, _uring.SETUP_DEFER_TASKRUN, _uring.SETUP_R_DISABLED) == (4096, 8192, 64)
+    assert (_uring.OFF_SQ_RING, _uring.OFF_CQ_RING, _uring.OFF_SQES) == (0, 0x8000000, 0x10000000)
+
+
+def test_uring_is_opt_in_and_never_the_default():
+    assert "uring" in platform.known_backends()
+    if not os.environ.get("POORIO_BACKEND"):
+        assert platform.default_backend() != "uring"
