@@ -358,8 +358,11 @@ class Ring:
             return
         self._closed = True
         try:
-            if self._ops:
+            if self._rings.enabled and (self._ops or self._watch):
+                # Cancel everything, a pool's polls too: their open files are
+                # released now, not later by the kernel's ring teardown.
                 self._rings.prep(_uring.OP_ASYNC_CANCEL, -1, 0, 0, 0, _ASYNC_CANCEL_ANY, 0)
+                self._pump(0, None)
                 while self._ops:
                     try:
                         self._pump(1, None)
@@ -416,13 +419,21 @@ class SocketIoPool(PoolBase):
         ring._watch[ud] = fd
         self._armed[fd] = ud
 
-    def _disarm(self, fd: int) -> None:
+    def _disarm(self, fd: int, now: bool = False) -> None:
         self._rearm.discard(fd)
         ud = self._armed.pop(fd, None)
-        if ud is not None:
+        if ud is not None and self.ring._watch.pop(ud, None) is not None:
+            # Still armed (not reaped yet): whatever it reports is stale from now on.
             ring = self.ring
-            del ring._watch[ud]  # whatever it still reports is stale from now on
             ring._rings.prep(_uring.OP_POLL_REMOVE, -1, ud, 0, 0, 0, 0, flags=_uring.IOSQE_CQE_SKIP_SUCCESS)
+            if now and ring._rings.enabled:
+                # An armed poll holds the open file: a listener closed right
+                # after remove() would go on accepting until the next cycle.
+                # So the removal reaches the kernel now, as epoll_ctl would.
+                try:
+                    ring._pump(0, None)
+                except InterruptedError:  # pragma: no cover - no wait, no EINTR
+                    pass
 
     def _add(self, fd: int, events: int) -> None:
         os.get_inheritable(fd)  # EBADF now, as epoll_ctl would say: the real errno
@@ -433,7 +444,7 @@ class SocketIoPool(PoolBase):
         self._arm(fd, events)
 
     def _remove(self, fd: int) -> None:
-        self._disarm(fd)
+        self._disarm(fd, now=True)
 
     def _wait(self, ms: int) -> list:
         ring = self.ring
