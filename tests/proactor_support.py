@@ -3,7 +3,7 @@
 io_uring takes any fd; IOCP takes handles opened for overlapped IO and
 associated with its port, which ``os.pipe()`` and ``os.open()`` are not --
 so each backend says how to make a pipe and a file its proactor can use,
-how to write to and read from them synchronously, and how to close them.
+and how to close them.
 """
 
 from __future__ import annotations
@@ -37,12 +37,6 @@ class UringKit:
         flags = os.O_RDWR | os.O_CREAT if write else os.O_RDONLY
         return os.open(path, flags | getattr(os, "O_CLOEXEC", 0), 0o600)
 
-    def write(self, handle: int, data: bytes) -> int:
-        return os.write(handle, data)
-
-    def read(self, handle: int, size: int) -> bytes:
-        return os.read(handle, size)
-
     def close(self, ring, handle: int) -> None:
         ring.forget(handle)
         os.close(handle)
@@ -66,12 +60,6 @@ class IocpKit(UringKit):
 
     def open_file(self, path: str, write: bool = False) -> int:
         return self.module.open_file(path, write=write)
-
-    def write(self, handle: int, data: bytes) -> int:
-        return self.module.write_blocking(handle, data)
-
-    def read(self, handle: int, size: int) -> bytes:
-        return self.module.read_blocking(handle, size)
 
     def close(self, ring, handle: int) -> None:
         ring.forget(handle)

@@ -342,3 +342,78 @@ def test_uring_is_opt_in_and_never_the_default():
     assert "uring" in platform.known_backends()
     if not os.environ.get("POORIO_BACKEND"):
         assert platform.default_backend() != "uring"
+
+
+# -- IOCP: OVERLAPPED, OVERLAPPED_ENTRY, WSABUF ------------------------------------------
+#
+# minwinbase.h: OVERLAPPED { ULONG_PTR Internal; ULONG_PTR InternalHigh;
+# union { struct { DWORD Offset; DWORD OffsetHigh; }; PVOID Pointer; };
+# HANDLE hEvent; } -- 32 bytes on Win64, 20 on Win32.  minwinbase.h:
+# OVERLAPPED_ENTRY { ULONG_PTR lpCompletionKey; LPOVERLAPPED lpOverlapped;
+# ULONG_PTR Internal; DWORD dwNumberOfBytesTransferred; } -- 32 (with 4 bytes
+# of tail padding) and 16.  ws2def.h: WSABUF { ULONG len; CHAR *buf; } -- 16
+# (the pointer 8-aligned) and 8.
+
+from poorio.platform import iocp  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    "pointer_size, size, offsets",
+    [
+        (8, 32, dict(Internal=0, InternalHigh=8, Offset=16, OffsetHigh=20, hEvent=24)),
+        (4, 20, dict(Internal=0, InternalHigh=4, Offset=8, OffsetHigh=12, hEvent=16)),
+    ],
+    ids=["win64", "win32"],
+)
+def test_overlapped(pointer_size, size, offsets):
+    fmt, got_size, got_offsets = iocp.overlapped_layout(pointer_size)
+    assert struct.calcsize(fmt) == got_size == size
+    assert got_offsets == offsets
+    # The same layout built by ctypes with this ABI's pointer-sized fields.
+    ptr = ctypes.c_uint64 if pointer_size == 8 else ctypes.c_uint32
+    fields = [("Internal", ptr), ("InternalHigh", ptr), ("Offset", ctypes.c_uint32), ("OffsetHigh", ctypes.c_uint32),
+              ("hEvent", ptr)]
+    ctype = type("OVERLAPPED", (ctypes.Structure,), {"_pack_": pointer_size, "_layout_": "ms", "_fields_": fields})
+    assert ctypes.sizeof(ctype) == size
+    assert {name: getattr(ctype, name).offset for name in offsets} == offsets
+
+
+@pytest.mark.parametrize("pointer_size, size", [(8, 32), (4, 16)], ids=["win64", "win32"])
+def test_overlapped_entry(pointer_size, size):
+    fmt, got = iocp.overlapped_entry_layout(pointer_size)
+    assert struct.calcsize(fmt) == got == size
+    raw = struct.pack(fmt, 1, 0x1000, 0xC0000120, 77)
+    assert struct.unpack(fmt, raw) == (1, 0x1000, 0xC0000120, 77)
+    # dwNumberOfBytesTransferred sits right after three pointer-sized fields.
+    assert struct.unpack_from("<I", raw, 3 * pointer_size)[0] == 77
+
+
+@pytest.mark.parametrize("pointer_size, size, buf_at", [(8, 16, 8), (4, 8, 4)], ids=["win64", "win32"])
+def test_wsabuf(pointer_size, size, buf_at):
+    fmt, got = iocp.wsabuf_layout(pointer_size)
+    assert struct.calcsize(fmt) == got == size
+    raw = struct.pack(fmt, 5, 0x12345678)
+    assert struct.unpack_from("<I", raw, 0)[0] == 5
+    assert struct.unpack_from("<I", raw, buf_at)[0] == 0x12345678
+
+
+def test_iocp_layouts_refuse_other_pointer_sizes():
+    for layout in (iocp.overlapped_layout, iocp.overlapped_entry_layout, iocp.wsabuf_layout):
+        with pytest.raises(ValueError):
+            layout(2)
+
+
+def test_winsock_extension_guids():
+    # mswsock.h: WSAID_ACCEPTEX {b5367df1-cbac-11cf-95ca-00805f48a192},
+    # WSAID_CONNECTEX {25a207b9-ddf3-4660-8ee9-76e58c74063e}, in GUID's byte order.
+    import uuid
+
+    assert iocp.WSAID_ACCEPTEX == uuid.UUID("b5367df1-cbac-11cf-95ca-00805f48a192").bytes_le
+    assert iocp.WSAID_CONNECTEX == uuid.UUID("25a207b9-ddf3-4660-8ee9-76e58c74063e").bytes_le
+
+
+@not_windows
+def test_iocp_reports_unavailable_here():
+    assert iocp.available() is False
+    with pytest.raises(BackendUnavailableError):
+        iocp.Port(4)

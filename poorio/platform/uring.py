@@ -98,6 +98,9 @@ from ..errors import AlreadyRegisteredError, BackendUnavailableError, ClosedReso
 from . import _uring
 from ._base import DEFAULT_CAPACITY, ERROR, HANGUP, READABLE, WRITABLE, PoolBase, PoolStatistics
 from ._libc import fileno
+from ._proactor import nanoseconds as _ns
+from ._proactor import pin_readable as _readable
+from ._proactor import pin_writable as _writable
 from ._sockaddr import sockaddr
 
 __all__ = ["available", "unavailable_reason", "Ring", "SocketIoPool", "sockaddr"]
@@ -124,41 +127,6 @@ def available() -> bool:
 def unavailable_reason() -> str | None:
     """Why ``available()`` is False (``None`` when it is True)."""
     return _uring.probe()
-
-
-def _writable(buffer) -> tuple:
-    """(keeper, address, size) of a writable, contiguous buffer, pinned while keeper lives."""
-    view = memoryview(buffer)
-    if view.readonly:
-        raise TypeError("this operation writes into its buffer: it must be writable (a bytearray, say)")
-    if not view.c_contiguous:
-        raise ValueError("the buffer must be contiguous")
-    size = view.nbytes
-    if not size:
-        return None, 0, 0
-    keeper = ctypes.c_char.from_buffer(view.cast("B"))  # holds the export: no resize, no free
-    return keeper, ctypes.addressof(keeper), size
-
-
-def _readable(data) -> tuple:
-    """(keeper, address, size) of bytes to send: zero-copy if writable, else a private copy."""
-    view = memoryview(data)
-    if not view.readonly:
-        return _writable(view)
-    size = view.nbytes
-    if not size:
-        return None, 0, 0
-    keeper = ctypes.c_char_p(data if isinstance(data, bytes) else view.tobytes())
-    return keeper, ctypes.cast(keeper, ctypes.c_void_p).value, size
-
-
-def _ns(timeout: float | None) -> int | None:
-    """Seconds (None or inf: forever) to whole nanoseconds, rounded up."""
-    if timeout is None or timeout == math.inf:
-        return None
-    if timeout != timeout:
-        raise ValueError("timeout must be a number of seconds, not NaN")
-    return max(0, math.ceil(timeout * 1e9))
 
 
 class Ring:
