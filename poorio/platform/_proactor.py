@@ -15,6 +15,11 @@ import math
 
 __all__ = ["pin_writable", "pin_readable", "nanoseconds"]
 
+_char_from = ctypes.c_char.from_buffer
+_address = ctypes.addressof
+_char_p = ctypes.c_char_p
+_void_p_from = ctypes.c_void_p.from_buffer
+
 
 def pin_writable(buffer) -> tuple:
     """(keeper, address, size) of a writable, contiguous buffer, pinned while keeper lives.
@@ -23,6 +28,9 @@ def pin_writable(buffer) -> tuple:
         TypeError: the buffer is read-only (or not a buffer at all).
         ValueError: the buffer is not contiguous.
     """
+    if type(buffer) is bytearray and buffer:  # the common case, three times faster
+        keeper = _char_from(buffer)
+        return keeper, _address(keeper), len(buffer)
     view = memoryview(buffer)
     if view.readonly:
         raise TypeError("this operation writes into its buffer: it must be writable (a bytearray, say)")
@@ -37,14 +45,17 @@ def pin_writable(buffer) -> tuple:
 
 def pin_readable(data) -> tuple:
     """(keeper, address, size) of bytes to send: zero-copy if writable, else a private copy."""
-    view = memoryview(data)
-    if not view.readonly:
-        return pin_writable(view)
-    size = view.nbytes
-    if not size:
+    if type(data) is not bytes:
+        view = memoryview(data)
+        if not view.readonly:
+            return pin_writable(view)
+        data = view.tobytes()
+    if not data:
         return None, 0, 0
-    keeper = ctypes.c_char_p(data if isinstance(data, bytes) else view.tobytes())
-    return keeper, ctypes.cast(keeper, ctypes.c_void_p).value, size
+    # A c_char_p holds the bytes object (CPython points into it; PyPy into a
+    # copy it keeps); the pointer it stores is read back as an int.
+    keeper = _char_p(data)
+    return keeper, _void_p_from(keeper).value, len(data)
 
 
 def nanoseconds(timeout: float | None) -> int | None:
