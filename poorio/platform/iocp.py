@@ -56,12 +56,12 @@ import socket
 import struct
 import time
 
-from ..errors import AlreadyRegisteredError, BackendUnavailableError, ClosedResourceError, PoolFullError
+from ..errors import BackendUnavailableError
 from . import _iocp as win
-from ._base import DEFAULT_CAPACITY, READABLE, WRITABLE, PoolStatistics
+from ._base import DEFAULT_CAPACITY, READABLE, WRITABLE
 from ._iocp import available, close_handle, open_file, overlapped_entry_layout, overlapped_layout, pipe, wsabuf_layout
 from ._libc import fileno
-from ._proactor import nanoseconds, pin_readable, pin_writable
+from ._proactor import ProactorBase, nanoseconds, pin_readable, pin_writable
 from ._sockaddr import sockaddr
 
 WSAID_ACCEPTEX, WSAID_CONNECTEX = win.WSAID_ACCEPTEX, win.WSAID_CONNECTEX
@@ -82,7 +82,7 @@ class _Op:
         self.extra = None
 
 
-class Port:
+class Port(ProactorBase):
     """A proactor on one I/O completion port: submit overlapped operations with a token, wait for them.
 
     The same interface and contract as ``uring.Ring`` (see uring.py's essay);
@@ -90,13 +90,12 @@ class Port:
     """
 
     backend = "iocp"
+    noun = "port"
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         if win.kernel32 is None:
             raise BackendUnavailableError("I/O completion ports are Windows'")
-        if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1:
-            raise ValueError(f"capacity must be a positive int, not {capacity!r}")
-        self.capacity = capacity
+        super().__init__(capacity)
         port = win.CreateIoCompletionPort(win.INVALID_HANDLE, None, 0, 1)
         if not port:
             raise win.error()
@@ -105,25 +104,12 @@ class Port:
         self._entries = ctypes.create_string_buffer(self._batch * win.ENTRY.size)
         self._removed = ctypes.c_ulong()
         self._ops: dict = {}  # address of an OVERLAPPED -> _Op
-        self._tokens: dict = {}  # token -> address of its OVERLAPPED
         self._kinds: dict = {}  # associated handle -> GetFileType
-        self._done: list = []
         self._timers: list = []  # heap of (deadline, key) of timeout operations
-        self._closed = False
 
     def fileno(self) -> int:
         """The port's HANDLE."""
         return self._port
-
-    def __len__(self) -> int:
-        return len(self._ops)
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def statistics(self) -> PoolStatistics:
-        return PoolStatistics(self.backend, self.capacity, len(self._ops))
 
     def forget(self, fd) -> None:
         """Call before closing a handle this port has used: the next handle may reuse its number."""
@@ -140,12 +126,7 @@ class Port:
         return kind
 
     def _begin(self, token, kind: str, fd, keep) -> _Op:
-        if self._closed:
-            raise ClosedResourceError("the port is closed")
-        if token in self._tokens:
-            raise AlreadyRegisteredError(f"token {token!r} already has an operation in flight")
-        if len(self._ops) >= self.capacity:
-            raise PoolFullError(f"the port is full: {self.capacity} operations are in flight")
+        self._admit(token)
         handle = None
         if fd is not None:
             handle = fileno(fd)
@@ -348,59 +329,30 @@ class Port:
                 code, transferred = self._status(op)
             self._finish(address, code, transferred)
 
-    def wait(self, timeout: float | None = None) -> list:
-        """Wait up to ``timeout`` seconds; ``[(token, result, flags), ...]`` (see ``uring.Ring.wait``).
-
-        Raises:
-            ClosedResourceError: the port is closed.
-            OSError: GetQueuedCompletionStatusEx failed.
-        """
-        if self._closed:
-            raise ClosedResourceError("the port is closed")
-        ns = nanoseconds(timeout)
-        if ns == 0 or self._done:
+    def _collect(self, ns: int | None) -> None:
+        if ns == 0:
             self._dequeue(0)
             self._expire()
-            return self._take()
-        deadline = None if ns is None else time.monotonic() + ns / 1e9
-        while True:
-            step = SLICE_MS
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return []
-                step = min(SLICE_MS, math.ceil(left * 1000))
-            timer = self._expire()
-            if timer is not None:
-                step = min(step, math.ceil(timer * 1000))
-            if not self._done:
-                self._dequeue(step)
-                self._expire()
-            if self._done:
-                return self._take()
-            # Back in bytecode between slices: a pending Ctrl-C raises here.
+            return
+        # In slices, so that a pending Ctrl-C raises between two of them.
+        step = SLICE_MS if ns is None else min(SLICE_MS, math.ceil(ns / 1e6))
+        timer = self._expire()
+        if timer is not None:
+            step = min(step, math.ceil(timer * 1000))
+        if not self._done:
+            self._dequeue(step)
+            self._expire()
 
     def flush(self) -> None:
         """Nothing is queued on this side: every operation was started when submitted."""
 
-    def completions(self) -> list:
-        return self._take()
-
-    def _take(self) -> list:
-        done, self._done = self._done, []
-        return done
-
-    def close(self) -> None:
-        """Cancel everything in flight, wait (up to 10 s) until the kernel is done with every buffer, close."""
-        if self._closed:
-            return
-        self._closed = True
+    def _release(self) -> None:
         for address, op in list(self._ops.items()):
             if op.kind == "timer":
                 self._ops.pop(address)
             else:
                 win.CancelIoEx(op.handle, op.overlapped)
-        deadline = time.monotonic() + 10.0
+        deadline = time.monotonic() + 10.0  # what the kernel has not finished by then, it never will
         while self._ops and time.monotonic() < deadline:
             self._dequeue(SLICE_MS)
         _ORPHANED.extend(op for op in self._ops.values())  # never completed: keep their memory for good
@@ -409,16 +361,6 @@ class Port:
         self._done.clear()
         self._kinds.clear()
         win.CloseHandle(self._port)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        state = "closed" if self._closed else f"{len(self._ops)}/{self.capacity} in flight"
-        return f"<Port iocp {state}>"
 
 
 _ORPHANED: list = []

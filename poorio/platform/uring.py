@@ -94,10 +94,11 @@ import os
 import socket
 import time
 
-from ..errors import AlreadyRegisteredError, BackendUnavailableError, ClosedResourceError, PoolFullError
+from ..errors import BackendUnavailableError, ClosedResourceError
 from . import _uring
-from ._base import DEFAULT_CAPACITY, ERROR, HANGUP, READABLE, WRITABLE, PoolBase, PoolStatistics
+from ._base import DEFAULT_CAPACITY, ERROR, HANGUP, READABLE, WRITABLE, PoolBase
 from ._libc import fileno
+from ._proactor import ProactorBase
 from ._proactor import nanoseconds as _ns
 from ._proactor import pin_readable as _readable
 from ._proactor import pin_writable as _writable
@@ -129,7 +130,7 @@ def unavailable_reason() -> str | None:
     return _uring.probe()
 
 
-class Ring:
+class Ring(ProactorBase):
     """A proactor on one io_uring: submit operations with a token, wait for their completions.
 
     Owned by the thread that first waits on it.  See the module essay for
@@ -137,52 +138,31 @@ class Ring:
     """
 
     backend = "uring"
+    noun = "ring"
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         reason = _uring.probe()
         if reason is not None:
             raise BackendUnavailableError(f"io_uring is not usable here: {reason}")
-        if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1:
-            raise ValueError(f"capacity must be a positive int, not {capacity!r}")
-        self.capacity = capacity
+        super().__init__(capacity)
         # CQEs outstanding at once: an operation and its cancel each, and for
         # a pool's ring a poll and its removal per fd.  More would overflow
         # into the kernel's list (NODROP: slower, never lost).
         self._rings = _uring.Rings(min(capacity, 1024), min(4 * capacity, 2 * _uring.MAX_ENTRIES))
         self._ids = itertools.count(1)  # user_data; 0 marks CQEs nobody waits for
         self._ops: dict = {}  # user_data -> (token, opcode, keeper)
-        self._tokens: dict = {}  # token -> user_data, for the operations in flight
         self._cancelling: set = set()  # user_data of operations a cancel was queued for
-        self._done: list = []  # completions reaped but not yet handed out
         self._watch: dict = {}  # user_data -> fd, for the polls of a SocketIoPool on this ring
         self._fired: list = []  # (user_data, fd, res) of those polls, reaped but not yet handed out
-        self._closed = False
 
     def fileno(self) -> int:
         """The ring's own fd (close-on-exec)."""
         return self._rings.fd
 
-    def __len__(self) -> int:
-        """Operations in flight: submitted, completion not yet returned by ``wait``."""
-        return len(self._ops)
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def statistics(self) -> PoolStatistics:
-        """Backend, capacity (operations in flight at most) and operations in flight now."""
-        return PoolStatistics(self.backend, self.capacity, len(self._ops))
-
     # -- submitting ------------------------------------------------------------------
 
     def _submit(self, opcode, fd, addr, length, off, op_flags, token, keeper) -> None:
-        if self._closed:
-            raise ClosedResourceError("the ring is closed")
-        if token in self._tokens:
-            raise AlreadyRegisteredError(f"token {token!r} already has an operation in flight")
-        if len(self._ops) >= self.capacity:
-            raise PoolFullError(f"the ring is full: {self.capacity} operations are in flight")
+        self._admit(token)
         ud = next(self._ids)
         self._rings.prep(opcode, fd, addr, length, off, op_flags, ud)
         self._ops[ud] = (token, opcode, keeper)
@@ -282,49 +262,13 @@ class Ring:
             raise ClosedResourceError("the ring is closed")
         self._pump(0, None)
 
-    def wait(self, timeout: float | None = None) -> list:
-        """Submit what is queued and wait up to ``timeout`` seconds for completions.
+    def _collect(self, ns: int | None) -> None:
+        try:
+            self._pump(0 if ns == 0 else 1, ns)
+        except InterruptedError:
+            pass  # PEP 475: the caller waits again for what is left
 
-        Returns ``[(token, result, flags), ...]`` -- every completion there
-        is, oldest first, or ``[]`` when the time ran out.  ``None`` waits
-        forever, 0 not at all; a signal does not shorten the wait (PEP 475).
-
-        Raises:
-            ClosedResourceError: the ring is closed.
-            OSError: the kernel refused (``EEXIST``: not the owning thread).
-        """
-        if self._closed:
-            raise ClosedResourceError("the ring is closed")
-        ns = _ns(timeout)
-        if ns == 0 or self._done:
-            self._pump(0, None)
-            return self._take()
-        deadline = None if ns is None else time.monotonic() + ns / 1e9
-        while True:
-            try:
-                self._pump(1, ns)
-            except InterruptedError:
-                pass
-            if self._done:
-                return self._take()
-            if deadline is not None:
-                ns = _ns(deadline - time.monotonic())
-                if ns == 0:
-                    return []
-
-    def completions(self) -> list:
-        """The completions already reaped (by a pool's ``cycle``, say), without entering the kernel."""
-        return self._take()
-
-    def _take(self) -> list:
-        done, self._done = self._done, []
-        return done
-
-    def close(self) -> None:
-        """Cancel everything in flight, wait until the kernel is done with every buffer, unmap; idempotent."""
-        if self._closed:
-            return
-        self._closed = True
+    def _release(self) -> None:
         try:
             if self._rings.enabled and (self._ops or self._watch):
                 # Cancel everything, a pool's polls too: their open files are
@@ -345,16 +289,6 @@ class Ring:
             self._watch.clear()
             self._fired.clear()
             self._rings.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        state = "closed" if self._closed else f"{len(self._ops)}/{self.capacity} in flight"
-        return f"<Ring uring {state}>"
 
 
 class SocketIoPool(PoolBase):
