@@ -206,22 +206,25 @@ int main(void)
 """
 
 
-@needs_linux
-def test_the_c_compiler_agrees(tmp_path):
+def compiled_output(tmp_path, name: str, source: str) -> str:
+    """What a C program prints, built here with the C compiler (the test skips without one)."""
     compiler = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     if compiler is None:
         pytest.skip("no C compiler installed")
-    source = tmp_path / "probe.c"
-    source.write_text(_PROBE)
-    program = tmp_path / "probe"
+    path = tmp_path / f"{name}.c"
+    path.write_text(source)
+    program = tmp_path / name
     built = subprocess.run(
-        [compiler, str(source), "-o", str(program)], capture_output=True, text=True, timeout=60
+        [compiler, str(path), "-o", str(program)], capture_output=True, text=True, timeout=60
     )
     if built.returncode != 0:
         pytest.skip(f"the C compiler cannot build against these headers: {built.stderr.strip()[:200]}")
-    numbers = [int(word) for word in subprocess.run(
-        [str(program)], capture_output=True, text=True, timeout=20, check=True
-    ).stdout.split()]
+    return subprocess.run([str(program)], capture_output=True, text=True, timeout=20, check=True).stdout
+
+
+@needs_linux
+def test_the_c_compiler_agrees(tmp_path):
+    numbers = [int(word) for word in compiled_output(tmp_path, "probe", _PROBE).split()]
     pointer, event_size, data_offset, pollfd_size, events_offset, revents_offset, nfds, cloexec = numbers
     if pointer != _libc.POINTER_SIZE:
         pytest.skip("the compiler targets another ABI than this interpreter")
@@ -281,16 +284,7 @@ int main(void)
 
 @needs_linux
 def test_the_c_compiler_agrees_on_io_uring(tmp_path):
-    compiler = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
-    if compiler is None:
-        pytest.skip("no C compiler installed")
-    source = tmp_path / "uring_probe.c"
-    source.write_text(_URING_PROBE)
-    program = tmp_path / "uring_probe"
-    built = subprocess.run([compiler, str(source), "-o", str(program)], capture_output=True, text=True, timeout=60)
-    if built.returncode != 0:
-        pytest.skip(f"no linux/io_uring.h to build against: {built.stderr.strip()[:200]}")
-    lines = subprocess.run([str(program)], capture_output=True, text=True, timeout=20, check=True).stdout.splitlines()
+    lines = compiled_output(tmp_path, "uring_probe", _URING_PROBE).splitlines()
     sizes, sqe, cqe, params, opcodes, numbers = ([int(word) for word in line.split()] for line in lines)
     assert sizes == [_uring.SQE.size, _uring.CQE.size, _uring.PARAMS.size]
     assert sqe == list(_uring.SQE_OFFSETS.values())

@@ -46,13 +46,9 @@ def ring(kit):
 
 
 @pytest.fixture
-def sockets():
-    a, b = socket.socketpair()
-    a.setblocking(False)
-    b.setblocking(False)
-    yield a, b
-    a.close()
-    b.close()
+def sockets(pair):
+    """A connected pair of non-blocking sockets (conftest's ``pair``)."""
+    return pair
 
 
 def collect(ring, count: int = 1, patience: float = PATIENCE) -> dict:
