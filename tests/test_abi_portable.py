@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import socket
 import struct
 import sys
 
@@ -417,3 +418,36 @@ def test_iocp_reports_unavailable_here():
     assert iocp.available() is False
     with pytest.raises(BackendUnavailableError):
         iocp.Port(4)
+
+
+# -- struct sockaddr, as the completion backends' connect hands it over ---------------------
+
+from poorio.platform._sockaddr import sockaddr  # noqa: E402
+
+
+def test_sockaddr_in():
+    raw = sockaddr(socket.AF_INET, ("127.0.0.1", 0x1234))
+    native = "<" if sys.byteorder == "little" else ">"
+    assert len(raw) == 16  # sizeof(struct sockaddr_in)
+    assert struct.unpack_from(native + "H", raw)[0] == socket.AF_INET  # sa_family_t: host order
+    assert raw[2:4] == b"\x12\x34" and raw[4:8] == b"\x7f\x00\x00\x01" and raw[8:] == bytes(8)
+
+
+def test_sockaddr_in6():
+    raw = sockaddr(socket.AF_INET6, ("::1", 80, 0x01020304, 7))
+    native = "<" if sys.byteorder == "little" else ">"
+    assert len(raw) == 28  # sizeof(struct sockaddr_in6)
+    assert raw[2:4] == b"\x00\x50" and raw[4:8] == b"\x01\x02\x03\x04"  # port, flowinfo: network order
+    assert raw[8:24] == bytes(15) + b"\x01" and struct.unpack_from(native + "I", raw, 24)[0] == 7
+
+
+def test_sockaddr_un_and_refusals():
+    if hasattr(socket, "AF_UNIX"):
+        assert sockaddr(socket.AF_UNIX, "/tmp/x")[2:] == b"/tmp/x\x00"
+        assert sockaddr(socket.AF_UNIX, b"\x00abstract")[2:] == b"\x00abstract"  # no terminator
+        with pytest.raises(ValueError):
+            sockaddr(socket.AF_UNIX, "x" * 200)
+    with pytest.raises(OSError):
+        sockaddr(socket.AF_INET, ("localhost", 80))  # names are resolved above the platform layer
+    with pytest.raises(ValueError):
+        sockaddr(12345, ("1.2.3.4", 1))

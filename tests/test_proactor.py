@@ -182,6 +182,31 @@ class TestProactor:
                 kit_forget(ring, client)
                 client.close()
 
+    @pytest.mark.parametrize("family", ["AF_INET6", "AF_UNIX"])
+    def test_connect_in_other_families(self, ring, kit, family, tmp_path):
+        if kit.name != "uring" or not hasattr(socket, family):
+            pytest.skip(f"{family} connects are checked on io_uring")
+        family = getattr(socket, family)
+        with socket.socket(family, socket.SOCK_STREAM) as listener:
+            if family == socket.AF_UNIX:
+                address = str(tmp_path / "listener")
+            else:
+                if not socket.has_ipv6:
+                    pytest.skip("no IPv6 here")
+                address = ("::1", 0)
+            try:
+                listener.bind(address)
+            except OSError as exc:
+                pytest.skip(f"cannot bind {address}: {exc}")
+            listener.listen(1)
+            with socket.socket(family, socket.SOCK_STREAM) as client:
+                client.setblocking(False)
+                ring.submit_connect(client, sockaddr(family, listener.getsockname()), "connect")
+                assert result_of(ring, "connect") == 0
+                server, _ = listener.accept()
+                with server:
+                    assert client.getpeername() == server.getsockname()
+
     def test_connect_refused(self, ring):
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))

@@ -82,6 +82,25 @@ which the scheduler's proactor path builds:
   buffer is free only when that completion has arrived.
 * ``close()`` cancels whatever is in flight and waits for the kernel to be
   done with every buffer before it unmaps the ring.
+* ``forget(fd)`` before closing an fd used with the proactor: a no-op here,
+  required by IOCP, whose handles stay associated with a port.
+* Readiness: ``submit_poll(fd, events, token)`` is one-shot (on IOCP a
+  zero-byte receive: sockets only).  A scheduler that keeps persistent
+  registrations uses ``SocketIoPool`` on the same ring (``pool.ring``):
+  one ``cycle`` waits for both, and returns early, maybe empty, when an
+  operation completes -- its completion is then in ``pool.ring.completions()``.
+* Threads: a ``Ring`` belongs to the thread that first waits on it
+  (``EEXIST`` elsewhere); a ``Port`` may be waited on from any thread.
+
+What ``benchmarks/bench_uring.py`` measured (2 cores, CPython 3.11 and
+PyPy 3.9) decides which operations go through the ring.  File reads: the
+ring does 3-4x the reads per second of a thread pool (10x and more on
+PyPy), so files should use it.  Socket receive and send: from Python the
+ring does about half the round trips of epoll readiness plus ``recv`` and
+``send`` (0.4-0.6x, one pair or 64 at once): the per-operation Python work
+of packing an SQE, pinning a buffer and reading a CQE costs more than the
+syscalls it saves, which C socket methods make cheap.  So sockets should
+stay on readiness until that changes.
 """
 
 from __future__ import annotations
@@ -171,12 +190,12 @@ class Ring(ProactorBase):
     def submit_recv(self, fd, buffer, token, flags: int = 0) -> None:
         """Receive into ``buffer`` (writable); result: bytes received, 0 at end of stream."""
         keeper, addr, size = _writable(buffer)
-        self._submit(_uring.OP_RECV, fileno(fd), addr, size, 0, flags, token, keeper)
+        self._submit(_uring.OP_RECV, fd if type(fd) is int else fileno(fd), addr, size, 0, flags, token, keeper)
 
     def submit_send(self, fd, data, token, flags: int = _MSG_NOSIGNAL) -> None:
         """Send from ``data``; result: bytes sent (maybe fewer).  ``MSG_NOSIGNAL``: EPIPE, not SIGPIPE."""
         keeper, addr, size = _readable(data)
-        self._submit(_uring.OP_SEND, fileno(fd), addr, size, 0, flags, token, keeper)
+        self._submit(_uring.OP_SEND, fd if type(fd) is int else fileno(fd), addr, size, 0, flags, token, keeper)
 
     def submit_read(self, fd, buffer, offset: int, token) -> None:
         """Read into ``buffer`` at file ``offset`` (-1: the current position, for pipes too)."""
