@@ -92,15 +92,18 @@ which the scheduler's proactor path builds:
 * Threads: a ``Ring`` belongs to the thread that first waits on it
   (``EEXIST`` elsewhere); a ``Port`` may be waited on from any thread.
 
-What ``benchmarks/bench_uring.py`` measured (2 cores, CPython 3.11 and
-PyPy 3.9) decides which operations go through the ring.  File reads: the
-ring does 3-4x the reads per second of a thread pool (10x and more on
-PyPy), so files should use it.  Socket receive and send: from Python the
-ring does about half the round trips of epoll readiness plus ``recv`` and
-``send`` (0.4-0.6x, one pair or 64 at once): the per-operation Python work
-of packing an SQE, pinning a buffer and reading a CQE costs more than the
-syscalls it saves, which C socket methods make cheap.  So sockets should
-stay on readiness until that changes.
+What ``benchmarks/bench_uring.py`` measured (2 shared cores, CPython 3.11
+and PyPy 3.9, short runs under load) decides which operations go through
+the ring.  File reads from the page cache: the ring does 1.4-4x the reads
+per second of a thread pool on CPython and 7-14x on PyPy, whose thread
+hand-offs are slow -- so files should leave the worker threads for the
+ring (a plain blocking ``pread`` of cached data is faster still; the ring
+and the threads pay off only where a read can really block).  Socket
+receive and send: from Python the ring does 0.3-0.65x the round trips of
+epoll readiness plus ``recv``/``send``, with one pair or 64 at once: the
+Python work per operation (an SQE packed, a buffer pinned, a CQE sorted)
+costs more than the syscalls it saves, which the C socket methods make
+cheap.  So sockets should stay on readiness until that changes.
 """
 
 from __future__ import annotations
