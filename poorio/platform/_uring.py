@@ -23,6 +23,10 @@ since every field has a fixed width and is naturally aligned):
   sigmask_sz; u32 min_wait_usec (pad before 6.12); u64 ts`` -- ``ts``
   points at a ``__kernel_timespec``, two ``s64`` even on 32-bit ABIs.
 
+The rings are mapped with libc's ``mmap`` through ctypes, not with the
+``mmap`` module, which keeps a ``dup`` of the ring fd per mapping (three
+fds more per ring, until Python 3.13's ``trackfd=False``).
+
 Byte order is the machine's ("=" formats), with one trap: on big-endian
 machines the kernel swaps the 16-bit halves of ``poll32_events`` (it was a
 ``u16`` once, and old binaries must keep working), so ``poll_mask_field``

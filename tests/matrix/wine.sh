@@ -52,7 +52,7 @@ WHEELS=$WORK/wheels
 # select.poll), test_tls (needs the openssl command), test_benchmarks_smoke
 # (POSIX resource limits and a C compiler), test_kqueue.
 TESTS=(
-    tests/test_wsapoll.py tests/test_pool.py tests/test_abi_portable.py tests/test_abi.py tests/test_proactor.py tests/test_iocp.py
+    tests/test_wsapoll.py tests/test_pool.py tests/test_abi_portable.py tests/test_abi.py tests/test_proactor.py tests/test_iocp.py tests/test_demo_proactor.py
     tests/test_platform_choice.py tests/test_layering.py tests/test_smoke.py
     tests/test_events.py tests/test_events_lazy.py tests/test_events_signals.py
     tests/test_events_threads.py tests/test_events_timers.py
