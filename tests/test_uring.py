@@ -161,3 +161,22 @@ def test_unavailable_rings_say_why(monkeypatch):
         uring.Ring(4)
     with pytest.raises(BackendUnavailableError, match="ENOSYS"):
         uring.SocketIoPool(4)
+
+
+def test_a_poll_reaped_by_the_rings_own_wait_still_reaches_the_pool(pool):
+    a, b = socket.socketpair()
+    c, d = socket.socketpair()
+    try:
+        pool.add(a, READABLE)
+        pool.add(c, READABLE)
+        assert pool.cycle(0) == []  # both polls armed in the kernel
+        b.send(b"x")
+        d.send(b"y")
+        assert pool.ring.wait(0) == []  # reaps both polls: no operation of its own completed
+        pool.remove(c)  # one of them is stale now
+        assert pool.cycle(0) == [(a.fileno(), READABLE)]
+        assert pool.cycle(0) == [(a.fileno(), READABLE)]  # and re-armed as usual
+        pool.remove(a)
+    finally:
+        for sock in (a, b, c, d):
+            sock.close()

@@ -253,8 +253,8 @@ class Rings:
     """One io_uring instance: its fd, its mapped SQ ring, SQE array and CQ ring.
 
     ``prep()`` writes an SQE into the next free slot; nothing reaches the
-    kernel until ``enter()``, which submits every SQE written since and may
-    wait; ``reap()`` takes every CQE the kernel has posted.  All of it must
+    kernel until ``enter()``, which submits every SQE written since, may
+    wait, and returns every CQE the kernel has posted.  All of it must
     run on one thread: the one that first calls ``enter()`` owns the ring.
     """
 
@@ -297,6 +297,7 @@ class Rings:
         self.sq_tail = _U32.unpack_from(self.sq, sq_tail)[0]  # ours: SQEs written
         self.sq_head = _U32.unpack_from(self.sq, sq_head)[0]  # the kernel's, as last read
         self.cq_head = _U32.unpack_from(self.cq, cq_head)[0]  # ours: CQEs consumed
+        self.early: list = []  # CQEs taken by a flush, for the next enter to return
         self.enabled = False
         # io_uring_getevents_arg and its timespec, made once; their raw
         # addresses are what enter() passes (cheap on PyPy too).
@@ -313,7 +314,7 @@ class Rings:
         self._maps.append((address, size, view))
         return view
 
-    # -- submission ---------------------------------------------------------------
+    # -- submission and completion ----------------------------------------------------
 
     def free_slots(self) -> int:
         return self.sq_entries - ((self.sq_tail - self.sq_head) & 0xFFFFFFFF)
@@ -321,27 +322,30 @@ class Rings:
     def prep(self, opcode: int, fd: int, addr: int, length: int, off: int, op_flags: int,
              user_data: int, flags: int = 0, ioprio: int = 0) -> None:
         """Write one SQE into the next slot (submitted at the next ``enter``)."""
-        if not self.free_slots():
-            self.enter(0, None)  # push the full queue to the kernel first
+        if (self.sq_tail - self.sq_head) & 0xFFFFFFFF >= self.sq_entries:
+            self.flush()  # push the full queue to the kernel first
         SQE.pack_into(self.sqes, (self.sq_tail & self.sq_mask) * SQE.size, opcode, flags, ioprio, fd,
                       off & 0xFFFFFFFFFFFFFFFF, addr, length, op_flags, user_data, 0, 0, 0, 0, 0)
         self.sq_tail += 1
 
-    def queued(self) -> int:
-        return (self.sq_tail - self.sq_head) & 0xFFFFFFFF
+    def flush(self) -> None:
+        """Submit the queued SQEs without waiting; what completes is kept for the next ``enter``."""
+        self.early.extend(self.enter(0, None))
 
-    def enter(self, min_complete: int, timeout_ns: int | None) -> None:
-        """Submit every queued SQE; wait for ``min_complete`` CQEs or ``timeout_ns``.
+    def enter(self, min_complete: int, timeout_ns: int | None) -> list:
+        """Submit every queued SQE, wait for ``min_complete`` CQEs or ``timeout_ns``, take every CQE.
 
-        Returns normally when the time ran out (``ETIME``).  Raises
-        ``InterruptedError`` for a signal, ``OSError`` for anything else the
-        kernel refused -- ``EEXIST`` if this is not the owning thread.
+        Returns the CQEs posted since the last ``enter``, as ``(user_data,
+        res, flags)``, oldest first -- ``[]`` when the time ran out (``ETIME``).
+        Raises ``InterruptedError`` for a signal (the CQEs stay in the ring
+        for the next call), ``OSError`` for anything else the kernel refused
+        -- ``EEXIST`` if this is not the owning thread.
         """
         if not self.enabled:
             if _syscall(_REGISTER, self.fd, REGISTER_ENABLE_RINGS, 0, 0, 0, 0) < 0:
                 raise _errno_error()
             self.enabled = True
-        to_submit = self.queued()
+        to_submit = (self.sq_tail - self.sq_head) & 0xFFFFFFFF
         if to_submit:
             _U32.pack_into(self.sq, self._sq_tail_off, self.sq_tail & 0xFFFFFFFF)
         flags = ENTER_GETEVENTS
@@ -355,30 +359,25 @@ class Rings:
         self.sq_head = _U32.unpack_from(self.sq, self._sq_head_off)[0]
         if result < 0:
             err = ctypes.get_errno()
-            if err == errno.ETIME:
-                return
             if err == errno.EINTR:
                 raise InterruptedError(err, os.strerror(err))
-            raise OSError(err, os.strerror(err))
-
-    # -- completion ------------------------------------------------------------------
-
-    def reap(self) -> list:
-        """Every CQE posted since the last reap, as ``(user_data, res, flags)``, oldest first."""
+            if err != errno.ETIME:
+                raise OSError(err, os.strerror(err))
+        # Take every CQE there is (the tail, too, was written in this thread's call).
+        out, self.early = self.early, []
         tail = _U32.unpack_from(self.cq, self._cq_tail_off)[0]
         head = self.cq_head
         count = (tail - head) & 0xFFFFFFFF
-        if not count:
-            return []
-        start = head & self.cq_mask
-        base = self._cqes_off
-        if start + count <= self.cq_entries:
-            out = list(CQE.iter_unpack(self.cq[base + start * 16: base + (start + count) * 16]))
-        else:  # the run wraps around the end of the array
-            out = list(CQE.iter_unpack(self.cq[base + start * 16: base + self.cq_entries * 16]))
-            out += CQE.iter_unpack(self.cq[base: base + (start + count - self.cq_entries) * 16])
-        self.cq_head = tail
-        _U32.pack_into(self.cq, self._cq_head_off, tail)
+        if count:
+            start = head & self.cq_mask
+            base = self._cqes_off
+            if start + count <= self.cq_entries:
+                out += CQE.iter_unpack(self.cq[base + start * 16: base + (start + count) * 16])
+            else:  # the run wraps around the end of the array
+                out += CQE.iter_unpack(self.cq[base + start * 16: base + self.cq_entries * 16])
+                out += CQE.iter_unpack(self.cq[base: base + (start + count - self.cq_entries) * 16])
+            self.cq_head = tail
+            _U32.pack_into(self.cq, self._cq_head_off, tail)
         return out
 
     def close(self) -> None:

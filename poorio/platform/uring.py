@@ -134,7 +134,8 @@ _POLLNVAL = 0x020
 _ASYNC_CANCEL_ANY = 1 << 2
 _MSG_NOSIGNAL = getattr(socket, "MSG_NOSIGNAL", 0x4000)
 _ACCEPT_FLAGS = getattr(socket, "SOCK_CLOEXEC", 0) | getattr(socket, "SOCK_NONBLOCK", 0)
-_CANCELLED = -errno.ECANCELED
+# sqe->poll32_events for each interest, swapped already where the machine is big-endian.
+_POLL_FIELD = {events: _uring.poll_mask_field(events) for events in (READABLE, WRITABLE, READABLE | WRITABLE)}
 
 # Buffers of operations a ring could not drain when it closed (only if it is
 # closed from a thread that does not own it): kept alive for good, because
@@ -258,25 +259,29 @@ class Ring(ProactorBase):
 
     def _pump(self, min_complete: int, timeout_ns: int | None) -> None:
         """Submit, wait (maybe), and sort every CQE into completions and pool polls."""
-        self._rings.enter(min_complete, timeout_ns)
-        for ud, res, flags in self._rings.reap():
+        for ud, res, flags in self._rings.enter(min_complete, timeout_ns):
             op = self._ops.pop(ud, None)
-            if op is None:
+            if op is not None:
+                self._complete(ud, op, res, flags)
+            else:
                 fd = self._watch.pop(ud, None)
                 if fd is not None:
                     self._fired.append((ud, fd, res))
-                continue  # a cancel's or a removal's own CQE, or a removed poll's last word
-            token, opcode, _ = op
-            del self._tokens[token]
-            self._cancelling.discard(ud)
-            if res < 0:
-                if opcode == _uring.OP_TIMEOUT and res == -errno.ETIME:
-                    res = 0  # the timer ran out: that is its success
-                else:
-                    res = OSError(-res, os.strerror(-res))
-            elif opcode == _uring.OP_POLL_ADD:
-                res = (res & _MASK) | (ERROR if res & _POLLNVAL else 0)
-            self._done.append((token, res, flags))
+                # else: a cancel's or a removal's own CQE, or a removed poll's last word
+
+    def _complete(self, ud: int, op: tuple, res: int, flags: int) -> None:
+        """Hand out the completion of an operation (already taken out of ``_ops``)."""
+        token, opcode, _ = op
+        del self._tokens[token]
+        self._cancelling.discard(ud)
+        if res < 0:
+            if opcode == _uring.OP_TIMEOUT and res == -errno.ETIME:
+                res = 0  # the timer ran out: that is its success
+            else:
+                res = OSError(-res, os.strerror(-res))
+        elif opcode == _uring.OP_POLL_ADD:
+            res = (res & _MASK) | (ERROR if res & _POLLNVAL else 0)
+        self._done.append((token, res, flags))
 
     def flush(self) -> None:
         """Submit what is queued now, without waiting; completions wait for ``wait``."""
@@ -339,7 +344,7 @@ class SocketIoPool(PoolBase):
     def _arm(self, fd: int, events: int) -> None:
         ring = self.ring
         ud = next(ring._ids)
-        ring._rings.prep(_uring.OP_POLL_ADD, fd, 0, 0, 0, _uring.poll_mask_field(events), ud)
+        ring._rings.prep(_uring.OP_POLL_ADD, fd, 0, 0, 0, _POLL_FIELD[events], ud)
         ring._watch[ud] = fd
         self._armed[fd] = ud
 
@@ -373,20 +378,41 @@ class SocketIoPool(PoolBase):
     def _wait(self, ms: int) -> list:
         ring = self.ring
         interest = self._events
-        for fd in self._rearm:
-            self._arm(fd, interest[fd])
-        self._rearm.clear()
+        if self._rearm:
+            # _arm, inline: this runs for every reported fd before every wait.
+            rings, watch, armed, ids = ring._rings, ring._watch, self._armed, ring._ids
+            for fd in self._rearm:
+                if (rings.sq_tail - rings.sq_head) & 0xFFFFFFFF >= rings.sq_entries:
+                    rings.flush()
+                ud = next(ids)
+                _uring.SQE.pack_into(rings.sqes, (rings.sq_tail & rings.sq_mask) * 64, _uring.OP_POLL_ADD, 0, 0,
+                                     fd, 0, 0, 0, _POLL_FIELD[interest[fd]], ud, 0, 0, 0, 0, 0)
+                rings.sq_tail += 1
+                watch[ud] = fd
+                armed[fd] = ud
+            self._rearm.clear()
         deadline = None if ms < 0 else time.monotonic() + ms / 1000.0
         ns = None if ms < 0 else ms * 1_000_000
+        watch, ops, armed, rearm = ring._watch, ring._ops, self._armed, self._rearm
         while True:
-            ring._pump(1 if ms else 0, ns)
-            fired, ring._fired = ring._fired, []
-            ready = []
-            for ud, fd, res in fired:
-                if self._armed.get(fd) != ud:
-                    continue  # removed or modified after it was reaped
-                del self._armed[fd]
-                self._rearm.add(fd)
+            # Ring._pump, inline, and the polls sorted as they come.
+            cqes = ring._rings.enter(1 if ms else 0, ns)
+            ready: list = []
+            if ring._fired:  # polls that the ring's own wait() reaped meanwhile: sorted below with the rest
+                fired, ring._fired = ring._fired, []
+                for ud, fd, _ in fired:
+                    if armed.get(fd) == ud:  # not removed or modified since
+                        watch[ud] = fd
+                cqes = [(ud, res, 0) for ud, _, res in fired] + cqes
+            for ud, res, cflags in cqes:
+                fd = watch.pop(ud, None)
+                if fd is None:
+                    op = ops.pop(ud, None)
+                    if op is not None:
+                        ring._complete(ud, op, res, cflags)
+                    continue  # a removal's own CQE, or a removed poll's last word
+                del armed[fd]
+                rearm.add(fd)
                 if res < 0:  # the fd was closed before its poll reached the kernel
                     flags = ERROR
                 else:
