@@ -180,3 +180,18 @@ def test_a_poll_reaped_by_the_rings_own_wait_still_reaches_the_pool(pool):
     finally:
         for sock in (a, b, c, d):
             sock.close()
+
+
+def test_more_operations_than_the_submission_queue_holds():
+    # The SQ holds 1,024 entries here; the 1,025th submission pushes the
+    # queue to the kernel first, and what completes then is not lost.
+    with uring.Ring(1500) as ring:
+        for n in range(1500):
+            ring.submit_nop(n)
+        got = []
+        while len(got) < 1500:
+            batch = ring.wait(5.0)
+            assert batch, f"only {len(got)} of 1500 completed"
+            got += batch
+        assert sorted(token for token, _, _ in got) == list(range(1500))
+        assert all(result == 0 for _, result, _ in got)

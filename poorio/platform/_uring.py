@@ -330,7 +330,8 @@ class Rings:
 
     def flush(self) -> None:
         """Submit the queued SQEs without waiting; what completes is kept for the next ``enter``."""
-        self.early.extend(self.enter(0, None))
+        taken = self.enter(0, None)  # first: enter() swaps self.early for a new list
+        self.early.extend(taken)
 
     def enter(self, min_complete: int, timeout_ns: int | None) -> list:
         """Submit every queued SQE, wait for ``min_complete`` CQEs or ``timeout_ns``, take every CQE.
