@@ -195,3 +195,45 @@ def test_more_operations_than_the_submission_queue_holds():
             got += batch
         assert sorted(token for token, _, _ in got) == list(range(1500))
         assert all(result == 0 for _, result, _ in got)
+
+
+def test_a_poll_that_fires_with_nothing_asked_for_is_armed_again_before_the_wait(pool):
+    # A peer's half-close completes a WRITABLE-only poll with a bare
+    # POLLRDHUP: nothing to report -- and the fd must be watched again before
+    # the cycle goes back to sleep, or the writability that follows is lost.
+    import threading
+    import time
+
+    a, b = socket.socketpair()
+    try:
+        a.setblocking(False)
+        b.setblocking(False)
+        try:
+            while True:
+                a.send(b"x" * 65536)
+        except BlockingIOError:
+            pass  # a is not writable now
+        pool.add(a, WRITABLE)
+        assert pool.cycle(0) == []
+
+        def drain_later():
+            time.sleep(0.1)
+            try:
+                while b.recv(1 << 20):
+                    pass
+            except BlockingIOError:
+                pass
+
+        drainer = threading.Thread(target=drain_later)
+        b.shutdown(socket.SHUT_WR)
+        drainer.start()
+        started = time.monotonic()
+        ready = pool.cycle(5.0)
+        elapsed = time.monotonic() - started
+        drainer.join(5)
+        assert ready == [(a.fileno(), WRITABLE)]
+        assert elapsed < 4.0, f"the writability came {elapsed:.1f} s late: the fd was not re-armed"
+        pool.remove(a)
+    finally:
+        a.close()
+        b.close()

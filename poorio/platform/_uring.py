@@ -346,6 +346,8 @@ class Rings:
             if _syscall(_REGISTER, self.fd, REGISTER_ENABLE_RINGS, 0, 0, 0, 0) < 0:
                 raise _errno_error()
             self.enabled = True
+        if self.early:
+            min_complete = 0  # some are here already: do not wait for more
         to_submit = (self.sq_tail - self.sq_head) & 0xFFFFFFFF
         if to_submit:
             _U32.pack_into(self.sq, self._sq_tail_off, self.sq_tail & 0xFFFFFFFF)

@@ -378,10 +378,15 @@ class SocketIoPool(PoolBase):
     def _wait(self, ms: int) -> list:
         ring = self.ring
         interest = self._events
-        if self._rearm:
-            # _arm, inline: this runs for every reported fd before every wait.
-            rings, watch, armed, ids = ring._rings, ring._watch, self._armed, ring._ids
-            for fd in self._rearm:
+        rings, watch, ops, armed, rearm, ids = ring._rings, ring._watch, ring._ops, self._armed, self._rearm, ring._ids
+        deadline = None if ms < 0 else time.monotonic() + ms / 1000.0
+        ns = None if ms < 0 else ms * 1_000_000
+        while True:
+            # Every fd that fired since it was armed is armed again before
+            # each wait -- those the last cycle reported, and those that fired
+            # with nothing asked for (a bare POLLRDHUP, say) just now.  This is
+            # _arm, inline: it runs for every ready fd on every cycle.
+            for fd in rearm:
                 if (rings.sq_tail - rings.sq_head) & 0xFFFFFFFF >= rings.sq_entries:
                     rings.flush()
                 ud = next(ids)
@@ -390,13 +395,11 @@ class SocketIoPool(PoolBase):
                 rings.sq_tail += 1
                 watch[ud] = fd
                 armed[fd] = ud
-            self._rearm.clear()
-        deadline = None if ms < 0 else time.monotonic() + ms / 1000.0
-        ns = None if ms < 0 else ms * 1_000_000
-        watch, ops, armed, rearm = ring._watch, ring._ops, self._armed, self._rearm
-        while True:
-            # Ring._pump, inline, and the polls sorted as they come.
-            cqes = ring._rings.enter(1 if ms else 0, ns)
+            rearm.clear()
+            # Ring._pump, inline, and the polls sorted as they come.  Polls a
+            # removal's flush or the ring's own wait() took are ready already:
+            # then the kernel is asked without waiting.
+            cqes = rings.enter(1 if ms and not ring._fired else 0, ns)
             ready: list = []
             if ring._fired:  # polls that the ring's own wait() reaped meanwhile: sorted below with the rest
                 fired, ring._fired = ring._fired, []
