@@ -45,6 +45,7 @@ __all__ = [
     "KqueueSelector",
     "PollSelector",
     "WSAPollSelector",
+    "UringSelector",
     "selector_classes",
     "new_selector",
     "default_capacity",
@@ -354,7 +355,19 @@ class WSAPollSelector(Selector):
     BACKEND = "wsapoll"
 
 
-_BY_BACKEND = {cls.BACKEND: cls for cls in (EpollSelector, KqueueSelector, PollSelector, WSAPollSelector)}
+class UringSelector(Selector):
+    """A selector on Linux's io_uring (opt-in): one-shot polls, re-armed to stay level-triggered."""
+
+    BACKEND = "uring"
+
+    def fileno(self) -> int:
+        """The ring's fd."""
+        return self._pool.fileno()
+
+
+_BY_BACKEND = {
+    cls.BACKEND: cls for cls in (EpollSelector, KqueueSelector, PollSelector, WSAPollSelector, UringSelector)
+}
 
 
 def selector_classes() -> list:

@@ -14,6 +14,11 @@ Where each number comes from:
   holding a ``uint64_t``) is 8-aligned: 16 bytes, data at 8.  (On i386 a
   ``uint64_t`` is 4-aligned anyway, so packing changes nothing there.)
 
+* io_uring's ``struct io_uring_sqe``/``io_uring_cqe``/``io_uring_params`` --
+  ``linux/io_uring.h``; the same on every ABI (see test_abi_portable.py),
+  compiled against here when the header is installed, and driven through
+  the kernel itself.
+
 Besides the documentation, two witnesses that do not take poorio's word for
 anything: the kernel itself (records written by ``epoll_wait``/``poll``
 decode to what was registered), and the C compiler, when one is installed.
@@ -22,6 +27,7 @@ decode to what was registered), and the C compiler, when one is installed.
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import shutil
 import struct
@@ -200,22 +206,25 @@ int main(void)
 """
 
 
-@needs_linux
-def test_the_c_compiler_agrees(tmp_path):
+def compiled_output(tmp_path, name: str, source: str) -> str:
+    """What a C program prints, built here with the C compiler (the test skips without one)."""
     compiler = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     if compiler is None:
         pytest.skip("no C compiler installed")
-    source = tmp_path / "probe.c"
-    source.write_text(_PROBE)
-    program = tmp_path / "probe"
+    path = tmp_path / f"{name}.c"
+    path.write_text(source)
+    program = tmp_path / name
     built = subprocess.run(
-        [compiler, str(source), "-o", str(program)], capture_output=True, text=True, timeout=60
+        [compiler, str(path), "-o", str(program)], capture_output=True, text=True, timeout=60
     )
     if built.returncode != 0:
         pytest.skip(f"the C compiler cannot build against these headers: {built.stderr.strip()[:200]}")
-    numbers = [int(word) for word in subprocess.run(
-        [str(program)], capture_output=True, text=True, timeout=20, check=True
-    ).stdout.split()]
+    return subprocess.run([str(program)], capture_output=True, text=True, timeout=20, check=True).stdout
+
+
+@needs_linux
+def test_the_c_compiler_agrees(tmp_path):
+    numbers = [int(word) for word in compiled_output(tmp_path, "probe", _PROBE).split()]
     pointer, event_size, data_offset, pollfd_size, events_offset, revents_offset, nfds, cloexec = numbers
     if pointer != _libc.POINTER_SIZE:
         pytest.skip("the compiler targets another ABI than this interpreter")
@@ -235,3 +244,95 @@ def test_epoll_flags_are_the_portable_flags_bit_for_bit():
     from poorio.platform import ERROR, HANGUP, READABLE, WRITABLE
 
     assert (epoll.EPOLLIN, epoll.EPOLLOUT, epoll.EPOLLERR, epoll.EPOLLHUP) == (READABLE, WRITABLE, ERROR, HANGUP)
+
+
+# -- io_uring ---------------------------------------------------------------------------------
+
+from poorio.platform import _uring, uring  # noqa: E402
+
+needs_uring = pytest.mark.skipif(
+    not LINUX or not uring.available(), reason=f"io_uring is not usable here: {uring.unavailable_reason()}"
+)
+
+_URING_PROBE = r"""
+#include <linux/io_uring.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/syscall.h>
+
+#define OFF(type, field) (unsigned long)offsetof(struct type, field)
+
+int main(void)
+{
+    printf("%zu %zu %zu\n", sizeof(struct io_uring_sqe), sizeof(struct io_uring_cqe), sizeof(struct io_uring_params));
+    printf("%lu %lu %lu %lu %lu %lu %lu %lu %lu %lu %lu %lu %lu\n",
+           OFF(io_uring_sqe, opcode), OFF(io_uring_sqe, flags), OFF(io_uring_sqe, ioprio), OFF(io_uring_sqe, fd),
+           OFF(io_uring_sqe, off), OFF(io_uring_sqe, addr), OFF(io_uring_sqe, len), OFF(io_uring_sqe, poll32_events),
+           OFF(io_uring_sqe, user_data), OFF(io_uring_sqe, buf_index), OFF(io_uring_sqe, personality),
+           OFF(io_uring_sqe, splice_fd_in), OFF(io_uring_sqe, addr3));
+    printf("%lu %lu %lu\n", OFF(io_uring_cqe, user_data), OFF(io_uring_cqe, res), OFF(io_uring_cqe, flags));
+    printf("%lu %lu %lu %lu\n", OFF(io_uring_params, sq_off), OFF(io_uring_params, cq_off),
+           OFF(io_uring_params, features), (unsigned long)sizeof(struct io_sqring_offsets));
+    printf("%d %d %d %d %d %d %d %d %d %d %d\n", IORING_OP_NOP, IORING_OP_POLL_ADD, IORING_OP_POLL_REMOVE,
+           IORING_OP_TIMEOUT, IORING_OP_ACCEPT, IORING_OP_ASYNC_CANCEL, IORING_OP_CONNECT, IORING_OP_READ,
+           IORING_OP_WRITE, IORING_OP_SEND, IORING_OP_RECV);
+    printf("%ld %ld %ld\n", (long)__NR_io_uring_setup, (long)__NR_io_uring_enter, (long)__NR_io_uring_register);
+    return 0;
+}
+"""
+
+
+@needs_linux
+def test_the_c_compiler_agrees_on_io_uring(tmp_path):
+    lines = compiled_output(tmp_path, "uring_probe", _URING_PROBE).splitlines()
+    sizes, sqe, cqe, params, opcodes, numbers = ([int(word) for word in line.split()] for line in lines)
+    assert sizes == [_uring.SQE.size, _uring.CQE.size, _uring.PARAMS.size]
+    assert sqe == list(_uring.SQE_OFFSETS.values())
+    assert cqe == list(_uring.CQE_OFFSETS.values())
+    assert params == [40, 80, 20, 40]
+    assert opcodes == [_uring.OP_NOP, _uring.OP_POLL_ADD, _uring.OP_POLL_REMOVE, _uring.OP_TIMEOUT, _uring.OP_ACCEPT,
+                       _uring.OP_ASYNC_CANCEL, _uring.OP_CONNECT, _uring.OP_READ, _uring.OP_WRITE, _uring.OP_SEND,
+                       _uring.OP_RECV]
+    assert tuple(numbers) == _uring.syscall_numbers(_libc.MULTIARCH)
+
+
+@needs_uring
+def test_the_kernel_reads_our_sqes_and_writes_cqes_we_decode():
+    rings = _uring.Rings(4, 8)
+    try:
+        assert rings.sq_entries == 4 and rings.cq_entries == 8
+        assert rings.features & _uring.FEATURES_NEEDED == _uring.FEATURES_NEEDED
+        tags = [0x1122334455667788, 0x8877665544332211, 0xFFFFFFFFFFFFFFFF]
+        for tag in tags:
+            rings.prep(_uring.OP_NOP, -1, 0, 0, 0, 0, tag)
+        # A read from a closed fd: the kernel's -EBADF comes back in res, signed.
+        reader, writer = os.pipe()
+        os.close(reader)
+        os.close(writer)
+        rings.prep(_uring.OP_READ, reader, 0, 0, 0, 0, 7)
+        assert rings.enter(4, None) == [(tags[0], 0, 0), (tags[1], 0, 0), (tags[2], 0, 0), (7, -errno.EBADF, 0)]
+        assert rings.enter(0, None) == []
+        # Wrap around both rings a few times.
+        for round_ in range(20):
+            rings.prep(_uring.OP_NOP, -1, 0, 0, 0, 0, round_)
+            rings.prep(_uring.OP_NOP, -1, 0, 0, 0, 0, round_ + 1000)
+            assert rings.enter(2, None) == [(round_, 0, 0), (round_ + 1000, 0, 0)]
+    finally:
+        rings.close()
+
+
+@needs_uring
+def test_a_poll_mask_reaches_the_kernel_as_asked():
+    # WRITABLE alone on a fresh pipe's writer: ready at once, and only POLLOUT comes back.
+    rings = _uring.Rings(4, 8)
+    reader, writer = os.pipe()
+    try:
+        rings.prep(_uring.OP_POLL_ADD, writer, 0, 0, 0, _uring.poll_mask_field(0x004), 1)
+        rings.prep(_uring.OP_POLL_ADD, reader, 0, 0, 0, _uring.poll_mask_field(0x004), 2)
+        assert rings.enter(1, None) == [(1, 0x004, 0)]
+        rings.prep(_uring.OP_POLL_REMOVE, -1, 2, 0, 0, 0, 3)
+        assert sorted(rings.enter(2, None)) == [(2, -errno.ECANCELED, 0), (3, 0, 0)]
+    finally:
+        rings.close()
+        os.close(reader)
+        os.close(writer)

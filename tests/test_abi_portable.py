@@ -1,4 +1,4 @@
-"""The structs of the backends this machine may not run -- kqueue and WSAPoll -- checked on every ABI.
+"""The structs of the backends this machine may not run -- kqueue, WSAPoll, io_uring, IOCP -- checked on every ABI.
 
 The layouts are built by pure functions of the target (``kevent_layout``,
 ``wsapollfd_layout``), so every system's numbers are checked here, on any
@@ -29,6 +29,8 @@ host, against numbers written down from the headers:
 from __future__ import annotations
 
 import ctypes
+import os
+import socket
 import struct
 import sys
 
@@ -248,3 +250,204 @@ def test_wsapoll_reports_unavailable_here():
         platform.backend_module("wsapoll")
     with pytest.raises(BackendUnavailableError):
         wsapoll.SocketIoPool(4)
+
+
+# -- io_uring: the records every Linux ABI shares ------------------------------------
+#
+# include/uapi/linux/io_uring.h: every field has a fixed width and sits at
+# its natural alignment, so one layout serves i386, x86-64, arm64 and s390x
+# alike; only byte order and the syscall numbers vary.
+
+from poorio.platform import _uring  # noqa: E402
+
+SQE_LAYOUT = dict(
+    opcode=0, flags=1, ioprio=2, fd=4, off=8, addr=16, len=24, op_flags=28,
+    user_data=32, buf_index=40, personality=42, file_index=44, addr3=48,
+)
+
+
+def test_uring_record_sizes():
+    assert _uring.SQE.size == 64
+    assert _uring.CQE.size == 16
+    assert _uring.PARAMS.size == 120  # 40 bytes of u32s, then two 40-byte offset blocks
+    assert _uring.GETEVENTS_ARG.size == 24
+    assert _uring.TIMESPEC.size == 16  # __kernel_timespec: two s64 even on 32-bit ABIs
+
+
+def test_uring_sqe_field_offsets():
+    assert _uring.SQE_OFFSETS == SQE_LAYOUT
+    # Fill each field with a distinct value and find it at its documented offset.
+    values = [0x11, 0x22, 0x3344, -5, 0x0102030405060708, 0x1112131415161718, 0x21222324, 0x31323334,
+              0x4142434445464748, 0x5152, 0x6162, -7, 0x7172737475767778, 0]
+    raw = _uring.SQE.pack(*values)
+    native = "<" if sys.byteorder == "little" else ">"
+    singles = dict(opcode="B", flags="B", ioprio="H", fd="i", off="Q", addr="Q", len="I", op_flags="I",
+                   user_data="Q", buf_index="H", personality="H", file_index="i", addr3="Q")
+    for (name, offset), value in zip(SQE_LAYOUT.items(), values):
+        assert struct.unpack_from(native + singles[name], raw, offset)[0] == value, name
+
+
+def test_uring_cqe_layout():
+    raw = struct.pack("=Q", 0xDEADBEEF01) + struct.pack("=i", -11) + struct.pack("=I", 3)
+    assert _uring.CQE.unpack(raw) == (0xDEADBEEF01, -11, 3)
+    assert _uring.CQE_OFFSETS == dict(user_data=0, res=8, flags=12)
+
+
+@pytest.mark.parametrize(
+    "multiarch, numbers",
+    [
+        ("x86_64-linux-gnu", (425, 426, 427)),
+        ("i386-linux-gnu", (425, 426, 427)),
+        ("aarch64-linux-gnu", (425, 426, 427)),
+        ("arm-linux-gnueabihf", (425, 426, 427)),
+        ("s390x-linux-gnu", (425, 426, 427)),
+        ("powerpc64le-linux-gnu", (425, 426, 427)),
+        ("riscv64-linux-gnu", (425, 426, 427)),
+        ("x86_64-linux-gnux32", (0x40000000 | 425, 0x40000000 | 426, 0x40000000 | 427)),
+        ("alpha-linux-gnu", (535, 536, 537)),
+        ("mipsel-linux-gnu", (4425, 4426, 4427)),
+        ("mips64el-linux-gnuabi64", (5425, 5426, 5427)),
+        ("mips64el-linux-gnuabin32", (6425, 6426, 6427)),
+    ],
+)
+def test_uring_syscall_numbers(multiarch, numbers):
+    assert _uring.syscall_numbers(multiarch) == numbers
+
+
+def test_uring_poll_mask_is_halfword_swapped_on_big_endian():
+    # The kernel applies swahw32() to poll32_events on big-endian machines.
+    assert _uring.poll_mask_field(0x0001, "little") == 0x0001
+    assert _uring.poll_mask_field(0x0001, "big") == 0x00010000
+    assert _uring.poll_mask_field(0x2005, "big") == 0x20050000
+    assert _uring.poll_mask_field(_uring.poll_mask_field(0x12345678, "big"), "big") == 0x12345678
+
+
+@pytest.mark.parametrize(
+    "release, version",
+    [("6.18.44-fc-v1272", (6, 18)), ("6.1.0-28-amd64", (6, 1)), ("5.15.0", (5, 15)), ("6.2", (6, 2)), ("garbage", (0, 0))],
+)
+def test_uring_kernel_version(release, version):
+    assert _uring.kernel_version(release) == version
+
+
+def test_uring_opcodes_and_flags_are_the_headers():
+    # enum io_uring_op and the flag values, from include/uapi/linux/io_uring.h.
+    assert (_uring.OP_NOP, _uring.OP_POLL_ADD, _uring.OP_POLL_REMOVE, _uring.OP_TIMEOUT, _uring.OP_ACCEPT,
+            _uring.OP_ASYNC_CANCEL, _uring.OP_CONNECT, _uring.OP_READ, _uring.OP_WRITE, _uring.OP_SEND,
+            _uring.OP_RECV) == (0, 6, 7, 11, 13, 14, 16, 22, 23, 26, 27)
+    assert (_uring.SETUP_SINGLE_ISSUER, _uring.SETUP_DEFER_TASKRUN, _uring.SETUP_R_DISABLED) == (4096, 8192, 64)
+    assert (_uring.OFF_SQ_RING, _uring.OFF_CQ_RING, _uring.OFF_SQES) == (0, 0x8000000, 0x10000000)
+
+
+def test_uring_is_opt_in_and_never_the_default():
+    assert "uring" in platform.known_backends()
+    if not os.environ.get("POORIO_BACKEND"):
+        assert platform.default_backend() != "uring"
+
+
+# -- IOCP: OVERLAPPED, OVERLAPPED_ENTRY, WSABUF ------------------------------------------
+#
+# minwinbase.h: OVERLAPPED { ULONG_PTR Internal; ULONG_PTR InternalHigh;
+# union { struct { DWORD Offset; DWORD OffsetHigh; }; PVOID Pointer; };
+# HANDLE hEvent; } -- 32 bytes on Win64, 20 on Win32.  minwinbase.h:
+# OVERLAPPED_ENTRY { ULONG_PTR lpCompletionKey; LPOVERLAPPED lpOverlapped;
+# ULONG_PTR Internal; DWORD dwNumberOfBytesTransferred; } -- 32 (with 4 bytes
+# of tail padding) and 16.  ws2def.h: WSABUF { ULONG len; CHAR *buf; } -- 16
+# (the pointer 8-aligned) and 8.
+
+from poorio.platform import iocp  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    "pointer_size, size, offsets",
+    [
+        (8, 32, dict(Internal=0, InternalHigh=8, Offset=16, OffsetHigh=20, hEvent=24)),
+        (4, 20, dict(Internal=0, InternalHigh=4, Offset=8, OffsetHigh=12, hEvent=16)),
+    ],
+    ids=["win64", "win32"],
+)
+def test_overlapped(pointer_size, size, offsets):
+    fmt, got_size, got_offsets = iocp.overlapped_layout(pointer_size)
+    assert struct.calcsize(fmt) == got_size == size
+    assert got_offsets == offsets
+    # The same layout built by ctypes with this ABI's pointer-sized fields.
+    ptr = ctypes.c_uint64 if pointer_size == 8 else ctypes.c_uint32
+    fields = [("Internal", ptr), ("InternalHigh", ptr), ("Offset", ctypes.c_uint32), ("OffsetHigh", ctypes.c_uint32),
+              ("hEvent", ptr)]
+    ctype = type("OVERLAPPED", (ctypes.Structure,), {"_pack_": pointer_size, "_layout_": "ms", "_fields_": fields})
+    assert ctypes.sizeof(ctype) == size
+    assert {name: getattr(ctype, name).offset for name in offsets} == offsets
+
+
+@pytest.mark.parametrize("pointer_size, size", [(8, 32), (4, 16)], ids=["win64", "win32"])
+def test_overlapped_entry(pointer_size, size):
+    fmt, got = iocp.overlapped_entry_layout(pointer_size)
+    assert struct.calcsize(fmt) == got == size
+    raw = struct.pack(fmt, 1, 0x1000, 0xC0000120, 77)
+    assert struct.unpack(fmt, raw) == (1, 0x1000, 0xC0000120, 77)
+    # dwNumberOfBytesTransferred sits right after three pointer-sized fields.
+    assert struct.unpack_from("<I", raw, 3 * pointer_size)[0] == 77
+
+
+@pytest.mark.parametrize("pointer_size, size, buf_at", [(8, 16, 8), (4, 8, 4)], ids=["win64", "win32"])
+def test_wsabuf(pointer_size, size, buf_at):
+    fmt, got = iocp.wsabuf_layout(pointer_size)
+    assert struct.calcsize(fmt) == got == size
+    raw = struct.pack(fmt, 5, 0x12345678)
+    assert struct.unpack_from("<I", raw, 0)[0] == 5
+    assert struct.unpack_from("<I", raw, buf_at)[0] == 0x12345678
+
+
+def test_iocp_layouts_refuse_other_pointer_sizes():
+    for layout in (iocp.overlapped_layout, iocp.overlapped_entry_layout, iocp.wsabuf_layout):
+        with pytest.raises(ValueError):
+            layout(2)
+
+
+def test_winsock_extension_guids():
+    # mswsock.h: WSAID_ACCEPTEX {b5367df1-cbac-11cf-95ca-00805f48a192},
+    # WSAID_CONNECTEX {25a207b9-ddf3-4660-8ee9-76e58c74063e}, in GUID's byte order.
+    import uuid
+
+    assert iocp.WSAID_ACCEPTEX == uuid.UUID("b5367df1-cbac-11cf-95ca-00805f48a192").bytes_le
+    assert iocp.WSAID_CONNECTEX == uuid.UUID("25a207b9-ddf3-4660-8ee9-76e58c74063e").bytes_le
+
+
+@not_windows
+def test_iocp_reports_unavailable_here():
+    assert iocp.available() is False
+    with pytest.raises(BackendUnavailableError):
+        iocp.Port(4)
+
+
+# -- struct sockaddr, as the completion backends' connect hands it over ---------------------
+
+from poorio.platform._sockaddr import sockaddr  # noqa: E402
+
+
+def test_sockaddr_in():
+    raw = sockaddr(socket.AF_INET, ("127.0.0.1", 0x1234))
+    native = "<" if sys.byteorder == "little" else ">"
+    assert len(raw) == 16  # sizeof(struct sockaddr_in)
+    assert struct.unpack_from(native + "H", raw)[0] == socket.AF_INET  # sa_family_t: host order
+    assert raw[2:4] == b"\x12\x34" and raw[4:8] == b"\x7f\x00\x00\x01" and raw[8:] == bytes(8)
+
+
+def test_sockaddr_in6():
+    raw = sockaddr(socket.AF_INET6, ("::1", 80, 0x01020304, 7))
+    native = "<" if sys.byteorder == "little" else ">"
+    assert len(raw) == 28  # sizeof(struct sockaddr_in6)
+    assert raw[2:4] == b"\x00\x50" and raw[4:8] == b"\x01\x02\x03\x04"  # port, flowinfo: network order
+    assert raw[8:24] == bytes(15) + b"\x01" and struct.unpack_from(native + "I", raw, 24)[0] == 7
+
+
+def test_sockaddr_un_and_refusals():
+    if hasattr(socket, "AF_UNIX"):
+        assert sockaddr(socket.AF_UNIX, "/tmp/x")[2:] == b"/tmp/x\x00"
+        assert sockaddr(socket.AF_UNIX, b"\x00abstract")[2:] == b"\x00abstract"  # no terminator
+        with pytest.raises(ValueError):
+            sockaddr(socket.AF_UNIX, "x" * 200)
+    with pytest.raises(OSError):
+        sockaddr(socket.AF_INET, ("localhost", 80))  # names are resolved above the platform layer
+    with pytest.raises(ValueError):
+        sockaddr(12345, ("1.2.3.4", 1))

@@ -25,8 +25,12 @@ syscalls through ctypes and exports:
       as a context manager.
 
 The backend is chosen here, in one place: the first usable entry of
-``_RANKED`` -- or the one named by the ``POORIO_BACKEND`` environment
-variable, which is how CI exercises the portable ``poll`` backend on Linux.
+``_RANKED`` that is not opt-in -- or the one named by the ``POORIO_BACKEND``
+environment variable, which is how CI exercises the portable ``poll``
+backend on Linux.  ``uring`` (io_uring, whose module also holds a proactor,
+``uring.Ring``) is opt-in: its pool rebuilds level triggering from one-shot
+polls, so it is chosen only when forced, until the scheduler has a proactor
+path and measurements say it should be the default.
 """
 
 from __future__ import annotations
@@ -67,7 +71,9 @@ __all__ = [
 ]
 
 # Best first.  Each name is a module in this package with available().
-_RANKED = ("epoll", "kqueue", "wsapoll", "poll")
+_RANKED = ("epoll", "kqueue", "wsapoll", "poll", "uring")
+# Usable only when named by POORIO_BACKEND (or new_pool(backend=...)).
+_OPT_IN = frozenset({"uring"})
 _MODULES = {}
 
 
@@ -129,7 +135,7 @@ def default_backend() -> str:
             _default = forced
         else:
             for name in _RANKED:
-                if _usable(name):
+                if name not in _OPT_IN and _usable(name):
                     _default = name
                     break
             else:

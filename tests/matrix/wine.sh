@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The WSAPoll backend on the official 64-bit Windows CPython, run by Wine on Linux.
+# The WSAPoll backend and the IOCP proactor on the official 64-bit Windows
+# CPython, run by Wine on Linux.
 #
-# Wine implements WSAPoll and winsock itself, on top of Linux's sockets.  So
-# this checks the ctypes binding (ws2_32, use_last_error), the WSAPOLLFD ABI
-# of Win64 and poorio's Windows code paths (sys.platform == "win32": the
+# Wine implements WSAPoll, winsock and completion ports itself, on top of
+# Linux's sockets.  So this checks the ctypes bindings (ws2_32, kernel32,
+# use_last_error), the WSAPOLLFD and OVERLAPPED ABIs of Win64 and poorio's
+# Windows code paths (sys.platform == "win32": the
 # socket-pair waker, 100 ms slices for Ctrl-C, winsock's errors) -- NOT the
 # quirks of Windows' own kernel, where Wine answers differently (the tests
 # that meet such a difference say so: tests/backend_support.py's ON_WINE).
@@ -50,7 +52,7 @@ WHEELS=$WORK/wheels
 # select.poll), test_tls (needs the openssl command), test_benchmarks_smoke
 # (POSIX resource limits and a C compiler), test_kqueue.
 TESTS=(
-    tests/test_wsapoll.py tests/test_pool.py tests/test_abi_portable.py tests/test_abi.py
+    tests/test_wsapoll.py tests/test_pool.py tests/test_abi_portable.py tests/test_abi.py tests/test_proactor.py tests/test_iocp.py tests/test_demo_proactor.py
     tests/test_platform_choice.py tests/test_layering.py tests/test_smoke.py
     tests/test_events.py tests/test_events_lazy.py tests/test_events_signals.py
     tests/test_events_threads.py tests/test_events_timers.py
