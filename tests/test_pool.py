@@ -419,6 +419,32 @@ class TestSocketIoPool:
         assert number not in pool and len(pool) == 0
         assert pool.cycle(0) == []
 
+    def test_rebuild_keeps_every_registration(self, pool, make_channel):
+        first, second = make_channel(), make_channel()
+        pool.add(first.reader, READABLE)
+        pool.add(second.writer, WRITABLE)
+        pool.rebuild()
+        assert pool.interest(first.reader) == READABLE and len(pool) == 2
+        first.send(b"x")
+        assert sorted(pool.cycle(0)) == sorted([(first.reader_fd, READABLE), (second.writer_fd, WRITABLE)])
+        pool.remove(first.reader)
+        pool.remove(second.writer)
+
+    def test_rebuild_drops_a_registration_that_outlived_its_fd(self, pool, make_channel):
+        """A registered fd closed while a duplicate keeps its file open (epoll's ghost): gone after rebuild."""
+        channel = make_channel()
+        number = channel.reader_fd
+        dup = os.dup(number)
+        try:
+            pool.add(channel.reader, READABLE)
+            channel.send(b"x")
+            channel.close_reader()  # the file lives on in dup
+            pool.remove(number)  # the kernel forgets it only where it can (epoll cannot)
+            pool.rebuild()
+            assert pool.cycle(0) == []  # no report for a number nobody registered
+        finally:
+            os.close(dup)
+
     def test_readd_a_closed_and_reused_fd_number(self, pool, make_channel):
         first = make_channel()
         number = first.reader_fd

@@ -3,7 +3,8 @@
 A stream's waits leave its fd in the pool (two syscalls fewer per wait);
 ``close`` drops it before the fd closes, and a stream nobody closed hands
 its fd to the notifier, which drops the registration before closing it.
-Raw fds given to ``wait_readable`` stay eager: registered only while waited on.
+A raw wait on a socket object keeps its registration too (the object is its
+identity); a raw fd number stays eager: registered only while waited on.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import socket
 import sys
 
 from fiber_helpers import backend, run  # noqa: F401 (fixtures)
-from poorio import fail_after, sleep, spawn, stats, wait_readable
+from poorio import fail_after, notify_closing, sleep, spawn, stats, wait_readable
 from poorio.net import SocketStream
 from poorio._core.traps import current_scheduler
 
@@ -65,13 +66,63 @@ def test_a_stream_fd_stays_registered_between_reads_and_close_drops_it(backend):
     run(main, backend=backend)
 
 
-def test_raw_fd_waits_stay_eager(backend):
+def test_raw_waits_on_an_fd_number_stay_eager_and_on_a_socket_are_kept(backend):
     async def main():
         a, b = socket.socketpair()
         with a, b:
             b.send(b"x")
-            await wait_readable(a)
+            await wait_readable(a.fileno())  # a bare number has no identity to keep by
             assert not _registered(a.fileno())
+            await wait_readable(a)  # the object: its registration stays for the next wait
+            assert _registered(a.fileno())
+            notify_closing(a)  # the promise kept before closing drops it at once
+            assert not _registered(a.fileno())
+
+    run(main, backend=backend)
+
+
+def test_a_socket_closed_without_notice_does_not_confuse_its_successor(backend):
+    """A kept raw registration whose socket was closed without notify_closing: a new socket on the number is watched for real."""
+
+    async def main():
+        a, b = socket.socketpair()
+        b.send(b"x")
+        await wait_readable(a)
+        fd = a.fileno()
+        a.close()  # no notify_closing: the registration stays, keyed by the old object
+        b.close()
+        c, d = socket.socketpair()
+        with c, d:
+            assert fd in (c.fileno(), d.fileno())  # the number was reused
+            reused = c if c.fileno() == fd else d
+            other = d if reused is c else c
+            spawn(lambda: _send_later(other, b"y"))
+            with fail_after(5):
+                await wait_readable(reused)  # registered afresh, not taken for the old one
+            assert reused.recv(10) == b"y"
+            notify_closing(reused)
+
+    run(main, backend=backend)
+
+
+def test_a_raw_socket_closed_while_its_file_lives_on_does_not_make_the_loop_spin(backend):
+    """epoll keeps reporting a closed fd whose file lives in a dup: the notifier rebuilds its pool instead of spinning."""
+
+    async def main():
+        a, b = socket.socketpair()
+        dup = os.dup(a.fileno())  # the file lives on after a is closed
+        try:
+            b.send(b"x")
+            await wait_readable(a)  # kept: the registration stays after the wake-up
+            a.close()  # no notify_closing, and the file is still open through dup
+            before = stats().polls
+            await sleep(0.05)
+            assert stats().polls - before < 20  # slept (a spin would poll thousands of times)
+            rebuilds = current_scheduler().notifier.statistics().rebuilds
+            assert rebuilds >= 1 if backend == "epoll" else rebuilds == 0  # only epoll keeps such a ghost
+        finally:
+            os.close(dup)
+            b.close()
 
     run(main, backend=backend)
 

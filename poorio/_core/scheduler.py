@@ -414,7 +414,9 @@ class Scheduler:
         ready = self._ready
         popleft = queue.popleft
         handlers = self._handlers
-        watch = self._notifier.watch
+        notifier = self._notifier
+        watch = notifier.watch
+        now = notifier.now  # "since" for every fiber that parks in this batch: the clock of the last poll
         count = len(queue)
         if count > limit:
             count = limit
@@ -438,8 +440,8 @@ class Scheduler:
                 if cls is YieldForIo:
                     # The most frequent trap, handled here rather than through
                     # the table (the hottest path there is).  The fiber is
-                    # itself the notifier's context: the report resumes it.
-                    fiber._value = None
+                    # itself the notifier's context: the report resumes it
+                    # (and _dispatch clears its _value then).
                     if fiber._scope._effective:  # cancelled: resumed with Cancelled, not parked
                         fiber._exc = Cancelled()
                         ready.append(fiber)
@@ -450,7 +452,7 @@ class Scheduler:
                             self._io_failed(fiber, trap, error)
                         else:
                             fiber._wait = trap
-                            fiber._since = self._notifier.now
+                            fiber._since = now
                 else:
                     handler = handlers.get(cls)
                     if handler is None:

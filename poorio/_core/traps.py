@@ -1,7 +1,7 @@
 """The traps a fiber yields to its scheduler, and the awaitables built on them.
 
 A fiber is a coroutine.  When it must wait it does not block the thread: it
-awaits a *trap* -- a tiny immutable object saying what it waits for.  A
+awaits a *trap* -- a tiny object, never changed once built, saying what it waits for.  A
 trap's ``__await__`` is poorio's one generator that yields to the
 scheduler: it hands the trap over and returns whatever the fiber is resumed
 with.  The scheduler looks the trap's class up, parks the fiber or puts it
@@ -23,8 +23,9 @@ The traps:
     (a joined fiber, a channel, a worker thread...).
 
 Each of them is also a cancellation point: a fiber inside a cancelled scope
-gets ``Cancelled`` raised instead of parking.  A trap is immutable, so an IO
-object builds its two ``YieldForIo`` once and awaits them again and again.
+gets ``Cancelled`` raised instead of parking.  A trap is never changed once
+built, so an IO object builds its two ``YieldForIo`` once and awaits them
+again and again.
 
 This module also holds the one piece of per-thread state poorio has: which
 scheduler runs on this thread.
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import math
 import time
+from _weakref import ref as _weak
 
 from ..platform import READABLE, WRITABLE, fileno
 
@@ -88,12 +90,16 @@ def running_scheduler():
 
 
 class Trap:
-    """Base of the trap classes: immutable once built; awaiting one hands it to the scheduler."""
+    """Base of the trap classes; awaiting one hands it to the scheduler.
+
+    A trap is never changed once built -- an IO object awaits the same two
+    again and again, and the scheduler keeps the one a fiber parked with.
+    That is a rule of the code, not enforced at run time: an ``__setattr__``
+    that refused changes made building a trap two to three times slower,
+    and a sleep or a raw wait builds one each time.
+    """
 
     __slots__ = ()
-
-    def __setattr__(self, name, value):
-        raise AttributeError(f"{type(self).__name__} is immutable")
 
     def __await__(self):
         return (yield self)
@@ -108,7 +114,7 @@ class Checkpoint(Trap):
         return "checkpoint"
 
 
-_CHECKPOINT = Checkpoint()  # traps are immutable, so sleep(0) reuses one
+_CHECKPOINT = Checkpoint()  # traps never change, so sleep(0) reuses one
 
 
 class Sleep(Trap):
@@ -117,7 +123,7 @@ class Sleep(Trap):
     __slots__ = ("deadline",)
 
     def __init__(self, deadline: float) -> None:
-        object.__setattr__(self, "deadline", deadline)
+        self.deadline = deadline
 
     def __repr__(self) -> str:
         if self.deadline == math.inf:
@@ -135,9 +141,9 @@ class YieldForIo(Trap):
     __slots__ = ("fd", "events", "kept")
 
     def __init__(self, fd: int, events: int, kept=None) -> None:
-        object.__setattr__(self, "fd", fd)
-        object.__setattr__(self, "events", events)
-        object.__setattr__(self, "kept", kept)
+        self.fd = fd
+        self.events = events
+        self.kept = kept
 
     def __repr__(self) -> str:
         return f"{'readable' if self.events == READABLE else 'writable'} fd {self.fd}"
@@ -156,9 +162,9 @@ class Suspend(Trap):
     __slots__ = ("setup", "what", "abortable")
 
     def __init__(self, setup, what=None, abortable: bool = True) -> None:
-        object.__setattr__(self, "setup", setup)
-        object.__setattr__(self, "what", what)
-        object.__setattr__(self, "abortable", abortable)
+        self.setup = setup
+        self.what = what
+        self.abortable = abortable
 
     def __repr__(self) -> str:
         return str(self.what) if self.what is not None else "suspended"
@@ -239,6 +245,30 @@ def fd_of(obj, what: str = "the fd") -> int:
         raise ValueError(f"{what} must be an open fd or have fileno(): {error}") from None
 
 
+def _io_trap(obj, events: int, what: str) -> YieldForIo:
+    """The trap of a raw wait on ``obj`` for ``events``.
+
+    An object's registration is kept for its next wait, with a weak
+    reference to it as the keep token: the next wait on the same object
+    costs no syscall, and a wait on another object under the same number
+    (the first was closed meanwhile) registers afresh.  A bare int has no
+    identity to keep by, so its fd is registered only while waited on.
+    """
+    if obj.__class__ is int:
+        return YieldForIo(fd_of(obj, what), events)
+    try:
+        fd = obj.fileno()
+    except AttributeError:
+        fd = None
+    if fd.__class__ is not int or not 0 <= fd <= 0x7FFFFFFF:
+        fd = fd_of(obj, what)  # the right error, or the fd of an int subclass
+    try:
+        token = _weak(obj)
+    except TypeError:  # not weakly referenceable: no identity to keep by
+        token = None
+    return YieldForIo(fd, events, token)
+
+
 def wait_readable(obj) -> YieldForIo:
     """Park this fiber until ``obj`` (an fd, or anything with ``fileno()``) is readable.  Await it.
 
@@ -251,7 +281,7 @@ def wait_readable(obj) -> YieldForIo:
         OSError: the kernel refused to watch the fd (real errno).
         ValueError: ``obj`` is not an open fd (when called).
     """
-    return YieldForIo(fd_of(obj, "wait_readable()'s argument"), READABLE)
+    return _io_trap(obj, READABLE, "wait_readable()'s argument")
 
 
 def wait_writable(obj) -> YieldForIo:
@@ -264,7 +294,7 @@ def wait_writable(obj) -> YieldForIo:
         OSError: the kernel refused to watch the fd (real errno).
         ValueError: ``obj`` is not an open fd (when called).
     """
-    return YieldForIo(fd_of(obj, "wait_writable()'s argument"), WRITABLE)
+    return _io_trap(obj, WRITABLE, "wait_writable()'s argument")
 
 
 def suspend(setup, what=None, abortable: bool = True) -> Suspend:

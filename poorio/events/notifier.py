@@ -28,20 +28,29 @@ What it watches, and how each is reported:
     (main thread only; the plumbing is in ``poorio.events.signals``).
 
 **Kept registrations.**  Registering an fd with the kernel and dropping it
-again around every wait costs two syscalls.  A waiter that passes a
-``KeptFd`` lets its fd stay registered after it is reported -- betting it is
-waited on again soon, as a stream's next read is -- in exchange for a
-promise: ``forget(fd)`` before the fd is closed.  (epoll and kqueue drop a
-closed fd by themselves, so a registration that outlives its file would
-leave a new file under the same number unwatched.)  A kept registration is
-dropped when it is reported ready with nobody waiting (it is level
-triggered: it would be reported again and again), when its room is needed,
-and by ``forget``.  A finalizer that cannot keep the promise -- it may run
-in any thread, in the middle of the notifier's own work -- hands the fd to
-``KeptFd.close_later``, which closes it once the registration is gone.  The
-``KeptFd`` is also the registration's identity: a waiter with another one
-(or none) on a kept fd number may be looking at a new file under a reused
-number, so the registration is made afresh.
+again around every wait costs two syscalls.  A waiter that passes a *keep
+token* lets its fd stay registered after it is reported -- betting it is
+waited on again soon, as a stream's next read is.  The token is the
+registration's identity: a waiter with another one (or none) on a kept fd
+number may be looking at a new file under a reused number, so the
+registration is made afresh.  There are two kinds:
+
+* a ``KeptFd``, which an IO object makes for its fd, promising ``forget(fd)``
+  before it closes it.  A finalizer that cannot keep the promise -- it may
+  run in any thread, in the middle of the notifier's own work -- hands the
+  fd to ``KeptFd.close_later``, which closes it once the registration is
+  gone;
+* a weak reference to the object a raw wait was given (a socket), which
+  promises nothing: a closed socket's number is either free or names
+  another object, whose wait then registers afresh.
+
+A kept registration is dropped when it is reported ready with nobody
+waiting (it is level triggered: it would be reported again and again), when
+its room is needed, and by ``forget``.  If a kept fd is closed while its
+file lives on in a duplicate (a forked child, ``dup()``), epoll keeps
+reporting the old file under that number where no removal can reach it;
+``collect`` notices an fd it never registered and has the pool rebuild its
+kernel object (``_stale``), so nothing spins.
 
 A ``collect`` never blocks past the next deadline, nor at all while a post
 or a signal waits to be reported.  One thread drives a notifier; ``post``,
@@ -106,7 +115,7 @@ class _Fd:
 class NotifierStatistics(Record):
     """A frozen snapshot of a ``Notifier``: backend, capacity, fds registered and waited on, timers, posts, signals."""
 
-    __slots__ = ("backend", "capacity", "fds", "watching", "timers", "posted", "expected", "signals")
+    __slots__ = ("backend", "capacity", "fds", "watching", "timers", "posted", "expected", "signals", "rebuilds")
 
 
 class Notifier:
@@ -126,7 +135,7 @@ class Notifier:
 
     __slots__ = (
         "capacity", "now", "_pool", "_waker", "_wake_fd", "_fds", "_watching", "_timers", "_posted",
-        "_expected", "_signals", "_arrived", "_closing", "_waiting", "_closed",
+        "_expected", "_signals", "_arrived", "_closing", "_waiting", "_closed", "_rebuilds",
     )  # fmt: skip
 
     def __init__(self, capacity: int | None = None, backend: str | None = None) -> None:
@@ -157,6 +166,7 @@ class Notifier:
         self._closing: deque = deque()  # (fd, close) handed over by KeptFd.close_later (any thread)
         self._waiting = False  # True around the pool wait: posters must wake us
         self._closed = False
+        self._rebuilds = 0  # kernel objects made afresh to drop a registration that outlived its fd
         self.now = monotonic()  # the clock as of the last collect, for cheap "since when"
 
     # -- fds -----------------------------------------------------------------------
@@ -164,8 +174,9 @@ class Notifier:
     def watch(self, fd: int, direction: int, context, kept: KeptFd | None = None) -> None:
         """Report ``context`` once ``fd`` is ready for ``direction`` (``READABLE`` or ``WRITABLE``).
 
-        ``kept``: leave the fd registered after the report (see the module
-        docstring); the owner then promises ``forget(fd)`` before closing it.
+        ``kept``: a keep token (a ``KeptFd``, or a weak reference to the
+        object waited on): leave the fd registered after the report (see the
+        module docstring).
 
         Raises:
             AlreadyRegisteredError: a context already waits on ``fd`` that way.
@@ -178,7 +189,7 @@ class Notifier:
         if rec is None:
             rec = self._register(fd, direction, kept)
         else:
-            if rec.kept is not kept and rec.reader is None and rec.writer is None:
+            if rec.kept is not kept and rec.reader is None and rec.writer is None and rec.kept != kept:
                 # An idle kept registration, and a waiter that is not its owner:
                 # the number may name a new file by now.  Register afresh.
                 self._drop(fd)
@@ -205,7 +216,7 @@ class Notifier:
             raise PoolFullError(f"the notifier is full: it watches its capacity of {self.capacity} fds")
         self._pool.add(fd, direction)
         rec = self._fds[fd] = _Fd(direction, kept)
-        if kept is not None:
+        if kept.__class__ is KeptFd:
             kept.notifier = self
         return rec
 
@@ -432,6 +443,8 @@ class Notifier:
                 if rec is None:
                     if fd == self._wake_fd:
                         self._waker.drain()
+                    else:  # a registration the kernel kept for a closed fd: see _stale
+                        self._stale()
                     continue
                 reader = rec.reader
                 if flags == READABLE and reader is not None and rec.kept is not None:
@@ -477,6 +490,18 @@ class Notifier:
             timers.pop_due(now, fired)
         return fired
 
+    def _stale(self) -> None:
+        """The pool reported an fd it was never asked to watch: epoll's registration of a closed fd.
+
+        It happens when an fd is closed while registered and its file lives
+        on in a duplicate (a forked child, ``dup()``): epoll then keeps
+        reporting the old file under that number, level-triggered, and no
+        removal can reach it -- the loop would spin.  A new kernel object,
+        made from the registrations the pool holds, drops it.
+        """
+        self._rebuilds += 1
+        self._pool.rebuild()
+
     def _run_closes(self) -> None:
         closing = self._closing
         while closing:
@@ -521,6 +546,7 @@ class Notifier:
             posted=len(self._posted),
             expected=self._expected,
             signals=len(self._signals),
+            rebuilds=self._rebuilds,
         )
 
     def close(self) -> list:

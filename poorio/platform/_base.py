@@ -249,6 +249,24 @@ class PoolBase:
                         return []
                     ms = timeout_ms(remaining)
 
+    def rebuild(self) -> None:
+        """Make the kernel object afresh from the registrations this pool holds.
+
+        For a registration the kernel keeps behind the pool's back: epoll
+        reports a closed fd whose file lives on in a duplicate (a forked
+        child, ``dup()``) under its old number, and no removal can reach it
+        any more -- only a new epoll instance drops it.  Backends whose kernel
+        keeps no such state (poll, WSAPoll, kqueue, which forgets an fd on
+        close) do nothing.
+
+        Raises:
+            ClosedResourceError: the pool is closed.
+            OSError: the kernel refused a new instance, unmodified.
+        """
+        if self._closed:
+            raise ClosedResourceError("the pool is closed")
+        self._rebuild()
+
     def fds(self):
         """A view of the registered fds."""
         return self._events.keys()
@@ -321,6 +339,9 @@ class PoolBase:
 
     def _wait(self, ms: int) -> list[tuple[int, int]]:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _rebuild(self) -> None:
+        """The kernel keeps no registration of its own (the default): nothing to do."""
 
     def _close(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError

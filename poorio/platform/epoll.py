@@ -10,7 +10,10 @@ Facts about epoll that shaped this module:
   ``EPOLL_CTL_DEL`` on that number fails with ``EBADF``.  poorio's rule:
   remove before you close.  poorio's own IO objects do so (via
   ``notify_closing``); ``remove`` tolerates ``EBADF``/``ENOENT`` so an fd
-  closed first can still be forgotten.
+  closed first can still be forgotten.  A registration that outlived its fd
+  anyway can be reached only by a new epoll instance: ``rebuild()`` makes
+  one from the registrations the pool holds (the event layer does so when
+  the kernel reports an fd it never registered).
 * **Level-triggered, persistent registrations.**  Edge-triggered mode saves
   a wake-up per event but makes every consumer drain to ``EAGAIN`` or hang,
   and one-shot mode costs an ``epoll_ctl`` to re-arm after every event.
@@ -182,6 +185,19 @@ class SocketIoPool(PoolBase):
             return []
         mask = _MASK
         return [(fd, events & mask) for events, fd in _EVENT.iter_unpack(self._ready_view[: n * _EVENT.size])]
+
+    def _rebuild(self) -> None:
+        epfd = _create1(EPOLL_CLOEXEC)
+        if epfd < 0:
+            raise os_error()
+        old, self._epfd = self._epfd, epfd
+        os.close(old)  # and with it every registration, the stale ones too
+        for fd, events in self._events.items():
+            try:
+                self._control(EPOLL_CTL_ADD, fd, events)
+            except OSError as error:
+                if not fd_is_gone(error):  # closed meanwhile: its later remove() forgives that
+                    raise
 
     def _close(self) -> None:
         os.close(self._epfd)
