@@ -40,7 +40,7 @@ import sys
 
 from ..errors import BackendUnavailableError
 from ._base import (
-    DEFAULT_CAPACITY, ERROR, HANGUP, INTEREST, MAX_CAPACITY, READABLE, WRITABLE, PoolBase, PoolStatistics,
+    DEFAULT_CAPACITY, ERROR, HANGUP, INTEREST, MAX_CAPACITY, READABLE, WRITABLE, PoolStatistics, SocketIoPool,
     check_capacity, default_capacity, fd_is_gone, open_pools,
 )  # fmt: skip
 from ._libc import MULTIARCH, POINTER_SIZE, fileno
@@ -57,7 +57,6 @@ __all__ = [
     "check_capacity",
     "open_pools",
     "SocketIoPool",
-    "PoolBase",
     "PoolStatistics",
     "backends",
     "known_backends",
@@ -143,11 +142,6 @@ def default_backend() -> str:
     return _default
 
 
-def new_pool(capacity: int = DEFAULT_CAPACITY, backend: str | None = None) -> PoolBase:
+def new_pool(capacity: int = DEFAULT_CAPACITY, backend: str | None = None) -> SocketIoPool:
     """A new ``SocketIoPool`` of the named backend, or of the default one."""
     return backend_module(backend).SocketIoPool(capacity)
-
-
-def SocketIoPool(capacity: int = DEFAULT_CAPACITY, backend: str | None = None) -> PoolBase:
-    """A fixed-capacity interest set on the best backend here (see ``new_pool``)."""
-    return new_pool(capacity, backend)

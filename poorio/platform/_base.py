@@ -1,6 +1,6 @@
 """What every ``SocketIoPool`` shares: bookkeeping, timeouts, statistics.
 
-A mechanism module subclasses ``PoolBase`` and supplies four primitives:
+A mechanism module subclasses ``SocketIoPool`` and supplies four primitives:
 ``_add(fd, events)``, ``_modify(fd, events)``, ``_remove(fd)`` and
 ``_wait(timeout_ms) -> [(fd, flags), ...]``.  Everything users can get wrong
 (capacity, duplicates, unknown fds, bad timeouts, use after close) is checked
@@ -19,7 +19,7 @@ from ..record import Record
 from ._libc import fileno
 
 __all__ = [
-    "PoolBase", "timeout_ms", "PoolStatistics", "READABLE", "WRITABLE", "ERROR", "HANGUP", "INTEREST",
+    "SocketIoPool", "timeout_ms", "PoolStatistics", "READABLE", "WRITABLE", "ERROR", "HANGUP", "INTEREST",
     "DEFAULT_CAPACITY", "MAX_CAPACITY", "FALLBACK_CAPACITY", "default_capacity", "check_capacity", "fd_is_gone",
     "open_pools",
 ]  # fmt: skip
@@ -137,12 +137,26 @@ def timeout_ms(timeout: float | None) -> int:
     return _MAX_TIMEOUT_MS
 
 
-class PoolBase:
-    """A fixed-capacity, level-triggered interest set of fds.
+class _ChoosesBackend(type):
+    """Makes ``SocketIoPool(capacity, backend=None)`` a pool of the chosen backend's class."""
 
-    Registrations are persistent: an fd stays in the set, reported on every
-    ``cycle`` while it is ready, until ``remove``.  Subclasses set
-    ``backend`` and implement the four primitives.
+    def __call__(cls, *args, **kwargs):
+        if cls is SocketIoPool:
+            from . import new_pool  # the one place the backend is chosen
+
+            return new_pool(*args, **kwargs)
+        return super().__call__(*args, **kwargs)
+
+
+class SocketIoPool(metaclass=_ChoosesBackend):
+    """A fixed-capacity, level-triggered interest set of fds: the contract every backend's pool keeps.
+
+    ``SocketIoPool(capacity, backend=None)`` makes one of the best backend
+    here (or of ``backend``): an instance of that mechanism module's own
+    ``SocketIoPool``, a subclass of this one.  Registrations are persistent:
+    an fd stays in the set, reported on every ``cycle`` while it is ready,
+    until ``remove``.  Subclasses set ``backend`` and implement the four
+    primitives.
     """
 
     backend = "abstract"

@@ -44,7 +44,7 @@ import os
 import struct
 import sys
 
-from ._base import DEFAULT_CAPACITY, ERROR, HANGUP, READABLE, WRITABLE, PoolBase, fd_is_gone
+from ._base import DEFAULT_CAPACITY, ERROR, HANGUP, READABLE, WRITABLE, SocketIoPool as Contract, fd_is_gone
 from ._libc import MULTIARCH, bind, os_error
 
 __all__ = ["SocketIoPool", "epoll_event", "available", "PACKED", "EVENT_FORMAT"]
@@ -126,7 +126,7 @@ def available() -> bool:
     return True
 
 
-class SocketIoPool(PoolBase):
+class SocketIoPool(Contract):
     """A fixed-capacity interest set on an epoll instance (close-on-exec)."""
 
     backend = "epoll"

@@ -49,7 +49,7 @@ import os
 import struct
 import sys
 
-from ._base import DEFAULT_CAPACITY, ERROR, HANGUP, READABLE, WRITABLE, PoolBase, fd_is_gone
+from ._base import DEFAULT_CAPACITY, ERROR, HANGUP, READABLE, WRITABLE, SocketIoPool as Contract, fd_is_gone
 from ._libc import POINTER_SIZE, libc, os_error
 
 __all__ = ["SocketIoPool", "KeventLayout", "kevent_layout", "available", "LAYOUT", "SYSTEM", "filters"]
@@ -281,7 +281,7 @@ def available() -> bool:
     return True
 
 
-class SocketIoPool(PoolBase):
+class SocketIoPool(Contract):
     """A fixed-capacity interest set on a kqueue (close-on-exec)."""
 
     backend = "kqueue"
@@ -302,7 +302,7 @@ class SocketIoPool(PoolBase):
         self._receipts_view = memoryview(self._receipts).cast("B")
         self._zero = ctypes.create_string_buffer(_TIMESPEC.size)  # registration never waits
         self._timeout = ctypes.create_string_buffer(_TIMESPEC.size)
-        self._armed: dict = {}  # fd -> the filters' flags in the kernel (PoolBase forgets before _remove)
+        self._armed: dict = {}  # fd -> the filters' flags in the kernel (the base class forgets before _remove)
         self._kq = _open()
 
     def fileno(self) -> int:

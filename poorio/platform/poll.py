@@ -36,7 +36,7 @@ import struct
 import sys
 from itertools import compress
 
-from ._base import DEFAULT_CAPACITY, ERROR, HANGUP, READABLE, WRITABLE, PoolBase
+from ._base import DEFAULT_CAPACITY, ERROR, HANGUP, READABLE, WRITABLE, SocketIoPool as Contract
 from ._libc import bind, os_error
 
 # Records in a new pool's array; it doubles from here as fds are added.
@@ -80,7 +80,7 @@ def _translation(size: int, pairs) -> list:
     return table
 
 
-class ArrayPool(PoolBase):
+class ArrayPool(Contract):
     """A dense, fixed-size array of poll records: the shape of poll(2) and WSAPoll.
 
     A subclass describes its record (``_record`` struct format, ``_record_type``
@@ -129,7 +129,7 @@ class ArrayPool(PoolBase):
     def _add(self, fd: int, events: int) -> None:
         self._validate(fd)
         slot = len(self._fds)
-        if slot == self._size:  # PoolBase has checked the capacity: there is room to grow
+        if slot == self._size:  # the base class has checked the capacity: there is room to grow
             self._allocate(min(2 * self._size, self.capacity))
         self._record.pack_into(self._bytes, slot * self._record.size, fd, self._to_native[events], 0)
         self._fds.append(fd)

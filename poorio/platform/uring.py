@@ -118,7 +118,7 @@ import time
 
 from ..errors import BackendUnavailableError, ClosedResourceError
 from . import _uring
-from ._base import DEFAULT_CAPACITY, ERROR, HANGUP, READABLE, WRITABLE, PoolBase
+from ._base import DEFAULT_CAPACITY, ERROR, HANGUP, READABLE, WRITABLE, SocketIoPool as Contract
 from ._libc import fileno
 from ._proactor import ProactorBase
 from ._proactor import nanoseconds as _ns
@@ -318,7 +318,7 @@ class Ring(ProactorBase):
             self._rings.close()
 
 
-class SocketIoPool(PoolBase):
+class SocketIoPool(Contract):
     """A fixed-capacity, level-triggered interest set on an io_uring (one-shot polls, re-armed).
 
     ``pool.ring`` is its ``Ring``: operations submitted there share the
