@@ -372,8 +372,10 @@ def test_blocking_hook_runs_tcp_without_a_scheduler():
 
 _EMFILE_CHILD = textwrap.dedent(
     """
-    import json, logging, os, resource, socket, sys, time
+    import json, logging, os, socket, sys, time
     sys.path.insert(0, sys.argv[1])
+    sys.path.insert(0, os.path.join(sys.argv[1], "tests"))
+    from exhaust_fds import exhaust_fds, give_back
     from poorio import net
     from poorio import fail_after
     from poorio import run, spawn
@@ -385,28 +387,18 @@ _EMFILE_CHILD = textwrap.dedent(
             warnings.append(record.getMessage())
     logging.getLogger("poorio.net").addHandler(Count())
 
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-
     async def main():
         listener = await net.listen_tcp("127.0.0.1", 0)
         client = socket.create_connection(listener.local_address)  # waits in the backlog
-        resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))
-        hogs = []
-        try:
-            while True:
-                hogs.append(os.dup(0))
-        except OSError:
-            pass                                     # EMFILE: not one fd left
+        hogs = exhaust_fds(64)                       # not one fd left
         accepted = spawn(listener.accept)
         start = time.process_time()
         await sleep(0.5)                             # accept keeps failing meanwhile
         cpu = time.process_time() - start
-        for fd in hogs:
-            os.close(fd)
+        give_back(hogs)
         with fail_after(5):
             conn = await accepted.join()             # the back-off retry gets it
         conn.close(); client.close(); listener.close()
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
         return cpu
 
     cpu = run(main)
@@ -432,8 +424,10 @@ def test_accept_under_emfile_backs_off_instead_of_spinning(backend):
 
 _EMFILE_NO_LOGGING_CHILD = textwrap.dedent(
     """
-    import os, resource, socket, sys, threading, time
+    import os, socket, sys, threading, time
     sys.path.insert(0, sys.argv[1])
+    sys.path.insert(0, os.path.join(sys.argv[1], "tests"))
+    from exhaust_fds import exhaust_fds, give_back
     from poorio import net
     from poorio.streams import BLOCKING, blocking
 
@@ -441,19 +435,11 @@ _EMFILE_NO_LOGGING_CHILD = textwrap.dedent(
     # logging before poorio: accept's back-off must not need an import.
     listener = blocking(net.listen_tcp("127.0.0.1", 0, wait=BLOCKING))
     client = socket.create_connection(listener.local_address)
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))
-    hogs = []
-    try:
-        while True:
-            hogs.append(os.dup(0))
-    except OSError:
-        pass
+    hogs = exhaust_fds(64)
 
     def free():
         time.sleep(0.3)
-        for fd in hogs:
-            os.close(fd)
+        give_back(hogs)
 
     freer = threading.Thread(target=free)
     freer.start()

@@ -717,8 +717,10 @@ def test_a_burst_of_ready_fibers_does_not_starve_io(backend):
 
 
 _OUT_OF_FDS_CHILD = """
-import os, resource, sys
+import os, sys
 sys.path.insert(0, sys.argv[1])
+sys.path.insert(0, os.path.join(sys.argv[1], "tests"))
+from exhaust_fds import exhaust_fds, give_back
 import poorio
 assert "logging" not in sys.modules  # the report below must not need to import it
 
@@ -726,20 +728,11 @@ async def doomed():
     raise LookupError("reported while out of fds")
 
 async def main():
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))
-    hogs = []
-    try:
-        while True:
-            hogs.append(os.dup(0))
-    except OSError:
-        pass                                  # EMFILE: not one fd left
+    hogs = exhaust_fds(64)                    # not one fd left
     poorio.spawn(doomed)                      # fails, unjoined: run() reports it
     await poorio.sleep(0)
     await poorio.sleep(0)
-    for fd in hogs:
-        os.close(fd)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    give_back(hogs)
     return 42
 
 print(poorio.run(main))
