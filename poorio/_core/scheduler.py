@@ -115,6 +115,7 @@ class Scheduler:
             # needs an fd, and the error being reported may be that none is
             # left (EMFILE).  Nor at import: ``import poorio`` stays cheap.
             import logging
+            import tokenize  # noqa: F401 -- linecache imports it when a traceback is first formatted (3.13)
             from weakref import WeakSet
 
             _log = logging.getLogger("poorio")
