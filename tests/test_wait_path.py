@@ -11,6 +11,8 @@ import os
 import socket
 import sys
 
+import pytest
+
 import poorio
 
 from fiber_helpers import backend, run  # noqa: F401 (fixtures)
@@ -61,5 +63,10 @@ def _python_calls_per_round_trip(backend) -> float:
     return calls[0] / ROUNDS
 
 
+# PyPy 3.9 (7.3.11) dies with SIGSEGV inside its JIT when sys.setprofile is
+# switched on in a coroutine of a second scheduler run (reproduced with
+# --jit off passing and on crashing).  The path counted is the same Python
+# code on every interpreter, so CPython's count is the one kept.
+@pytest.mark.skipif(sys.implementation.name == "pypy", reason="sys.setprofile crashes PyPy's JIT mid-coroutine")
 def test_a_stream_round_trip_costs_a_bounded_number_of_python_calls(backend):
     assert _python_calls_per_round_trip(backend) <= CALLS_PER_ROUND_TRIP
