@@ -5,6 +5,7 @@
     python3 -m benchmarks.http_bench setup     # .venv-http-bench: uvicorn, httptools, uvloop, hypercorn, h11, wsproto
     python3 -m benchmarks.http_bench           # 5 interleaved repetitions (a few minutes)
     python3 -m benchmarks.http_bench --quick   # 2 repetitions, short windows: a sanity run
+    python3 -m benchmarks.http_bench --results benchmarks/RESULTS.md   # and publish: RESULTS.md's HTTP section
 
 The servers, each a process of its own serving ``benchmarks.http_app:app``:
 
@@ -43,6 +44,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from . import report
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv-http-bench"
@@ -285,6 +288,8 @@ def main(argv=None) -> None:
     parser.add_argument("--python", help=f"the interpreter (default: {VENV.name}'s, else this one)")
     parser.add_argument("--json", help="also write the raw results to this file")
     parser.add_argument("--nice", type=int, help="run servers and wrk at this niceness (-20: first in line; root only)")
+    parser.add_argument("--results", help="put the table into this RESULTS.md as its HTTP section (kept when the "
+                                          "suite rewrites the file)")  # fmt: skip
     args = parser.parse_args(argv)
     if args.command == "setup":
         setup()
@@ -300,6 +305,38 @@ def main(argv=None) -> None:
     print(table(data))
     if args.json:
         Path(args.json).write_text(json.dumps(data, indent=1))
+    if args.results:
+        report.replace_section(Path(args.results), "http", section(data, argv))
+
+
+def section(run_data: dict, argv) -> str:
+    """The HTTP section of RESULTS.md: what was run, where, and the table."""
+    command = " ".join(["python3 -m benchmarks.http_bench", *(sys.argv[1:] if argv is None else argv)])
+    unsteady = sum(not r["steady"] for rows in run_data["results"].values() for r in rows)
+    return "\n".join([
+        "## HTTP: one minimal ASGI app, loaded by wrk (issue 17)",
+        "",
+        f"- **Date:** {report.now()}",
+        f"- **Command:** `{command}`",
+        f"- **Interpreter:** {run_data['version']} ({run_data['python']}); {_peer_versions(run_data['python'])}",
+        f"- **Load:** wrk, one thread, {run_data['connections']} keep-alive connections, pinned to CPU 1; each "
+        f"server pinned to CPU 0, warmed until two 1 s windows agree, then two {run_data['half']} s windows "
+        f"that must agree within {STEADY:.0%} ({unsteady} unsteady); poorio at commit {report.git_commit()}",
+        "",
+        "The target (issue 17) is poorio.http ≥ 1.3× uvicorn-h11-asyncio: the same parser, so the ratio "
+        "measures the IO stack under it.",
+        "",
+        table(run_data),
+    ])
+
+
+def _peer_versions(py: str) -> str:
+    code = ("import importlib.metadata as m, sys\n"
+            "for n in sys.argv[1:]:\n"
+            "    try: print(n, m.version(n))\n"
+            "    except m.PackageNotFoundError: pass")  # fmt: skip
+    out = subprocess.run([py, "-c", code, *PEERS], capture_output=True, text=True).stdout.split("\n")
+    return ", ".join(line for line in out if line) or "no peers installed"
 
 
 if __name__ == "__main__":

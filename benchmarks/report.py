@@ -305,10 +305,44 @@ def plot(cases, summary, meta) -> str:
     return svg.render("poorio benchmarks", subtitles, panels)
 
 
+# A family measured by a command of its own (``benchmarks.http_bench
+# --results``) writes its section between these markers; rewriting the file
+# from a run of the suite keeps such sections, each with its own date.
+_BEGIN, _END = "<!-- section {} -->", "<!-- end of section {} -->"
+
+
+def sections(text: str) -> dict:
+    """The kept sections of a RESULTS.md text: name -> the block, markers included."""
+    found = {}
+    for line in text.splitlines():
+        if line.startswith("<!-- section ") and line.endswith(" -->"):
+            name = line[len("<!-- section ") : -len(" -->")]
+            start = text.index(line)
+            end = text.find(_END.format(name), start)
+            if end >= 0:
+                found[name] = text[start : end + len(_END.format(name))]
+    return found
+
+
+def replace_section(path, name: str, body: str) -> None:
+    """Put ``body`` into ``path`` as section ``name``, replacing that section or appending it."""
+    text = path.read_text(encoding="utf-8") if path.exists() else "# poorio benchmark results\n"
+    block = f"{_BEGIN.format(name)}\n{body.rstrip()}\n{_END.format(name)}"
+    old = sections(text).get(name)
+    text = text.replace(old, block) if old else text.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(text, encoding="utf-8")
+
+
+def keeping_sections(text: str, old: str) -> str:
+    """``text`` with the kept sections of ``old`` (the file it replaces) appended."""
+    return text + "".join("\n" + block + "\n" for block in sections(old).values())
+
+
 def write(cases, summary, run, meta, out_dir) -> tuple:
     out_dir.mkdir(parents=True, exist_ok=True)
     md, image = out_dir / "RESULTS.md", out_dir / "results.svg"
-    md.write_text(markdown(cases, summary, run, meta), encoding="utf-8")
+    old = md.read_text(encoding="utf-8") if md.exists() else ""
+    md.write_text(keeping_sections(markdown(cases, summary, run, meta), old), encoding="utf-8")
     image.write_text(plot(cases, summary, meta), encoding="utf-8")
     return md, image
 
