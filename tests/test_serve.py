@@ -178,10 +178,16 @@ async def avisit(port: int, answer: bytes = b"hi\n") -> int:
 def test_workers_serve_from_a_fiber_restart_after_a_crash_and_stop_when_cancelled(reuse_port, monkeypatch, caplog):
     monkeypatch.setattr(poorio.serve, "REUSE_PORT_BALANCES", reuse_port)
 
-    async def until(port, wanted):
+    async def until(port, wanted, after_crash=False):
         seen = set()
         while not wanted(seen):
-            seen.add(await avisit(port))
+            try:
+                seen.add(await avisit(port))
+            except ConnectionResetError:
+                # With a listener per worker, a connection the kernel queued
+                # at the crashed worker's listener is reset (docs/actors.md).
+                if not (after_crash and reuse_port):
+                    raise
             await poorio.sleep(0.005)
         return seen
 
@@ -194,7 +200,7 @@ def test_workers_serve_from_a_fiber_restart_after_a_crash_and_stop_when_cancelle
             _, port = await ready
             first = await until(port, lambda seen: len(seen) == 2)
             victim = await avisit(port, b"crash\n")
-            later = await until(port, lambda seen: len(seen - first) >= 1 and len(seen) >= 2)
+            later = await until(port, lambda seen: len(seen - first) >= 1 and len(seen) >= 2, after_crash=True)
             server.cancel()  # stops every worker: each closes its listener and exits
             try:
                 await server.join()
