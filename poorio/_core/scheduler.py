@@ -114,8 +114,13 @@ class Scheduler:
             # Loaded here, not on the error paths that use them: an import
             # needs an fd, and the error being reported may be that none is
             # left (EMFILE).  Nor at import: ``import poorio`` stays cheap.
+            # Formatting a traceback imports modules of its own on first use
+            # (linecache: tokenize, 3.13; the carets: ast and unicodedata,
+            # 3.11+), so they come now too.
+            import ast  # noqa: F401
             import logging
-            import tokenize  # noqa: F401 -- linecache imports it when a traceback is first formatted (3.13)
+            import tokenize  # noqa: F401
+            import unicodedata  # noqa: F401
             from weakref import WeakSet
 
             _log = logging.getLogger("poorio")
