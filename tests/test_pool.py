@@ -88,6 +88,10 @@ class Channel:
             return False
         return True
 
+    def dup_reader(self):
+        """A second handle on the reading end's file (an fd, or a socket: on Windows a SOCKET is no fd)."""
+        return os.dup(self.reader) if isinstance(self.reader, int) else self.reader.dup()
+
     def close_reader(self) -> None:
         self._close(self.reader)
 
@@ -434,7 +438,7 @@ class TestSocketIoPool:
         """A registered fd closed while a duplicate keeps its file open (epoll's ghost): gone after rebuild."""
         channel = make_channel()
         number = channel.reader_fd
-        dup = os.dup(number)
+        dup = channel.dup_reader()
         try:
             pool.add(channel.reader, READABLE)
             channel.send(b"x")
@@ -443,7 +447,7 @@ class TestSocketIoPool:
             pool.rebuild()
             assert pool.cycle(0) == []  # no report for a number nobody registered
         finally:
-            os.close(dup)
+            Channel(dup, dup).close()
 
     def test_readd_a_closed_and_reused_fd_number(self, pool, make_channel):
         first = make_channel()

@@ -110,7 +110,7 @@ def test_a_raw_socket_closed_while_its_file_lives_on_does_not_make_the_loop_spin
 
     async def main():
         a, b = socket.socketpair()
-        dup = os.dup(a.fileno())  # the file lives on after a is closed
+        dup = a.dup()  # the file lives on after a is closed (os.dup cannot: a Windows SOCKET is no fd)
         try:
             b.send(b"x")
             await wait_readable(a)  # kept: the registration stays after the wake-up
@@ -121,7 +121,7 @@ def test_a_raw_socket_closed_while_its_file_lives_on_does_not_make_the_loop_spin
             rebuilds = current_scheduler().notifier.statistics().rebuilds
             assert rebuilds >= 1 if backend == "epoll" else rebuilds == 0  # only epoll keeps such a ghost
         finally:
-            os.close(dup)
+            dup.close()
             b.close()
 
     run(main, backend=backend)
