@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from poorio.platform import backends
@@ -27,3 +29,24 @@ def run(main, *args, backend=None, capacity=64):
             return scheduler.run(main, *args)
         finally:
             assert_clean(scheduler)
+
+
+def fill_send_buffer(sock) -> None:
+    """Make ``sock`` (non-blocking from here) unwritable: send until it stays full.
+
+    Where the stack moves data to the peer after ``send`` returns (Wine's
+    winsock), a buffer that just refused more can have room again a moment
+    later, so it is tried once more after a pause.
+    """
+    sock.setblocking(False)
+    while True:
+        try:
+            while True:
+                sock.send(b"x" * 65536)
+        except BlockingIOError:
+            pass
+        time.sleep(0.05)
+        try:
+            sock.send(b"x" * 65536)
+        except BlockingIOError:
+            return

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from fiber_helpers import backend, run  # noqa: F401 (fixtures)
+from fiber_helpers import backend, fill_send_buffer, run  # noqa: F401 (fixtures)
 from poorio import (
     CancelScope,
     Group,
@@ -31,16 +31,6 @@ from poorio import (
 )
 from poorio.errors import Cancelled
 from poorio._core.traps import suspend
-
-
-def _fill(sock: socket.socket) -> None:
-    """Fill a socket's send buffer so that it is no longer writable."""
-    sock.setblocking(False)
-    try:
-        while True:
-            sock.send(b"x" * 65536)
-    except BlockingIOError:
-        pass
 
 
 async def _sleep_forever(res=None):
@@ -76,7 +66,7 @@ class _Resources:
 
     def __init__(self) -> None:
         self.sock, self.peer = socket.socketpair()
-        _fill(self.sock)
+        fill_send_buffer(self.sock)
         self.other = spawn(_sleep_forever)
 
     async def close(self) -> None:

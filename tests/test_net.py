@@ -18,13 +18,12 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 
 import pytest
 
 import poorio
 from backend_support import ON_WINE
-from fiber_helpers import backend, run  # noqa: F401 (fixtures)
+from fiber_helpers import backend, fill_send_buffer, run  # noqa: F401 (fixtures)
 from poorio import fail_after, net, sleep, spawn, stats
 from poorio.errors import ClosedResourceError
 from poorio.streams import BLOCKING, FIBERS, WaitHook, blocking
@@ -652,25 +651,9 @@ def test_a_pending_sliced_connect_keeps_waiting(backend, sliced_connects, unansw
     assert hook.slices >= 3  # SO_ERROR stayed 0, so it went on waiting
 
 
-def _fill(sock) -> None:
-    """Send until ``sock`` stays unwritable: where the stack moves data to the peer after
-    the call returns (Wine's winsock), a full buffer can have room again a moment later."""
-    while True:
-        try:
-            while True:
-                sock.send(b"x" * 65536)
-        except BlockingIOError:
-            pass
-        time.sleep(0.05)
-        try:
-            sock.send(b"x" * 65536)
-        except BlockingIOError:
-            return
-
-
 def test_writable_within_says_whether_the_fd_became_writable(backend, pair):
     a, b = pair
-    _fill(a)
+    fill_send_buffer(a)
 
     def drain():
         try:
@@ -686,7 +669,7 @@ def test_writable_within_says_whether_the_fd_became_writable(backend, pair):
 
     assert run(main, backend=backend) == (False, True)
     assert blocking(BLOCKING.writable_within(a.fileno(), 5)) is True
-    _fill(a)
+    fill_send_buffer(a)
     assert blocking(BLOCKING.writable_within(a.fileno(), 0.05)) is False
 
 
