@@ -243,19 +243,41 @@ def test_awaiting_a_foreign_awaitable_raises_type_error_in_the_fiber(backend):
 
 
 def test_sleeps_wake_in_deadline_order(backend):
+    # Deadlines from one base: a stall while the fibers start (a loaded CI
+    # machine) cannot reorder them, as per-fiber sleep(n / 200) could.
     log = []
 
-    async def sleeper(n):
-        await sleep(n / 200)
+    async def sleeper(base, n):
+        await sleep_until(base + n / 200)
         log.append(n)
 
     async def main():
-        fibers = [spawn(sleeper, n) for n in (5, 1, 4, 2, 3, 0)]
+        base = time.monotonic()
+        fibers = [spawn(sleeper, base, n) for n in (5, 1, 4, 2, 3, 0)]
         for f in fibers:
             await f.join()
 
     run(main, backend=backend)
     assert log == [0, 1, 2, 3, 4, 5]
+
+
+def test_passed_deadlines_wake_in_deadline_order(backend):
+    # A deadline that has passed still waits its turn behind earlier ones that
+    # are due: it is not a checkpoint that jumps the queue.
+    log = []
+
+    async def sleeper(deadline, n):
+        await sleep_until(deadline)
+        log.append(n)
+
+    async def main():
+        now = time.monotonic()
+        fibers = [spawn(sleeper, now - n, -n) for n in (1, 5, 2, 4, 3)]
+        for f in fibers:
+            await f.join()
+
+    run(main, backend=backend)
+    assert log == [-5, -4, -3, -2, -1]
 
 
 def test_sleep_lasts_at_least_as_long_as_asked(backend):

@@ -34,7 +34,6 @@ import types
 from _thread import get_ident
 from collections import deque
 from contextvars import Context
-from time import monotonic as _monotonic
 
 from ..errors import AlreadyRegisteredError, BusyResourceError, Cancelled, ClosedResourceError, DeadlockError
 from ..events.notifier import Notifier
@@ -513,11 +512,9 @@ class Scheduler:
         if self._cancelled(fiber):
             return
         deadline = trap.deadline
-        if deadline <= _monotonic():  # passed already: as a checkpoint, no timer
-            fiber._value = None
-            self._ready.append(fiber)
-            return
-        # Forever needs no timer at all.
+        # A deadline that has passed is armed all the same, so it wakes after
+        # every earlier deadline that is due, not ahead of them.  Forever needs
+        # no timer at all.
         fiber._value = None if deadline == math.inf else self._notifier.add_timer(deadline, fiber)
         fiber._wait = trap
         fiber._since = self._notifier.now
