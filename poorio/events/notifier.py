@@ -26,6 +26,13 @@ What it watches, and how each is reported:
 ``watch_signal(signum, context)``
     reported each time the signal arrives, until ``unwatch_signal``
     (main thread only; the plumbing is in ``poorio.events.signals``).
+``start_read(fd, buffer, offset, context)``, ``start_write(...)``
+    where the pool has a proactor (``completes_io``: io_uring), the kernel
+    does the read or write itself and ``context`` is reported once it is
+    done, with ``context.result`` set first: the byte count or the
+    ``OSError``.  The buffer is the kernel's until then.  ``abort(context)``
+    asks for an early end; the operation is still reported, once
+    (``ECANCELED``, or its real result if it won the race).
 
 **Kept registrations.**  Registering an fd with the kernel and dropping it
 again around every wait costs two syscalls.  A waiter that passes a *keep
@@ -62,7 +69,7 @@ from __future__ import annotations
 from collections import deque
 from time import monotonic
 
-from ..errors import AlreadyRegisteredError, ClosedResourceError, PoolFullError
+from ..errors import AlreadyRegisteredError, BackendUnavailableError, ClosedResourceError, PoolFullError
 from ..platform import ERROR, HANGUP, MAX_CAPACITY, READABLE, WRITABLE, check_capacity, default_capacity, fd_is_gone, new_pool
 from ..platform.wakeup import Waker
 from ..record import Record
@@ -115,7 +122,9 @@ class _Fd:
 class NotifierStatistics(Record):
     """A frozen snapshot of a ``Notifier``: backend, capacity, fds registered and waited on, timers, posts, signals."""
 
-    __slots__ = ("backend", "capacity", "fds", "watching", "timers", "posted", "expected", "signals", "rebuilds")
+    __slots__ = (
+        "backend", "capacity", "fds", "watching", "timers", "posted", "expected", "signals", "operations", "rebuilds",
+    )  # fmt: skip
 
 
 class Notifier:
@@ -134,8 +143,8 @@ class Notifier:
     """
 
     __slots__ = (
-        "capacity", "now", "_pool", "_waker", "_wake_fd", "_fds", "_watching", "_timers", "_posted",
-        "_expected", "_signals", "_arrived", "_closing", "_waiting", "_closed", "_rebuilds",
+        "capacity", "now", "_pool", "_proactor", "_waker", "_wake_fd", "_fds", "_watching", "_timers", "_posted",
+        "_expected", "_signals", "_arrived", "_closing", "_waiting", "_closed", "_rebuilds", "_operations",
     )  # fmt: skip
 
     def __init__(self, capacity: int | None = None, backend: str | None = None) -> None:
@@ -154,6 +163,8 @@ class Notifier:
             pool.close()
             raise
         self._pool = pool
+        self._proactor = pool.proactor  # a uring.Ring sharing the pool's wait, or None
+        self._operations = 0  # submitted to the proactor and not yet reported
         self._waker = waker
         self._wake_fd = waker.fileno()  # in the pool, but never in _fds
         self._fds: dict = {}  # fd -> _Fd, for every fd registered in the pool (the waker aside)
@@ -395,12 +406,65 @@ class Notifier:
         """The wake-up channel (``signals`` points the process's wake-up fd at it)."""
         return self._waker
 
+    # -- operations the kernel completes (a proactor's) ---------------------------
+
+    @property
+    def completes_io(self) -> bool:
+        """Whether the pool has a proactor, so ``start_read``/``start_write`` work (io_uring)."""
+        return self._proactor is not None
+
+    def start_read(self, fd, buffer, offset: int, context) -> None:
+        """Read into ``buffer`` at file ``offset`` (-1: the file position); report ``context`` when done.
+
+        ``context.result`` is set before the report: the bytes read (0 at
+        the end) or the ``OSError``.  ``buffer`` (writable) is the kernel's
+        until then.  ``context`` is the operation's name: hashable, one
+        operation at a time.
+
+        Raises:
+            BackendUnavailableError: the pool has no proactor (``completes_io`` is False).
+            PoolFullError: ``capacity`` operations are in flight.
+            TypeError: ``buffer`` is read-only.
+            ClosedResourceError: the notifier is closed.
+        """
+        self._operator().submit_read(fd, buffer, offset, context)
+        self._operations += 1
+
+    def start_write(self, fd, data, offset: int, context) -> None:
+        """Write ``data`` at file ``offset`` (-1: the file position); report ``context`` when done.
+
+        As ``start_read``; ``context.result`` is the bytes written (maybe
+        fewer than asked) or the ``OSError``.
+        """
+        self._operator().submit_write(fd, data, offset, context)
+        self._operations += 1
+
+    def abort(self, context) -> bool:
+        """Ask for ``context``'s operation to end early; False if none is in flight.
+
+        It is still reported, once: ``result`` is ``OSError(ECANCELED)``, or
+        the real outcome if the operation won the race (then the bytes *were*
+        moved).  Its buffer stays the kernel's until that report.
+        """
+        proactor = self._proactor
+        return proactor is not None and proactor.cancel(context)
+
+    def _operator(self):
+        if self._closed:
+            raise ClosedResourceError("the notifier is closed")
+        if self._proactor is None:
+            raise BackendUnavailableError(
+                f"the {self._pool.backend} backend completes no operations: it only reports readiness"
+            )
+        return self._proactor
+
     # -- collecting ------------------------------------------------------------------
 
     def busy(self) -> bool:
-        """Whether anything could still be reported: an fd or signal waited on, a timer armed, a post due."""
+        """Whether anything could still be reported: an fd or signal waited on, a timer armed, a post due, an operation in flight."""
         return bool(
             self._watching or self._timers.heap or self._expected or self._posted or self._signals
+            or self._operations
         )
 
     def collect(self, timeout: float | None = None) -> list:
@@ -477,6 +541,12 @@ class Notifier:
                         self._narrow(fd, rec, stale)
             self._watching -= reported
 
+        if self._operations:  # no call on the hot path unless some are in flight
+            for context, result, _flags in self._proactor.completions():
+                context.result = result
+                fired.append(context)
+                self._operations -= 1
+
         arrived = self._arrived
         if arrived:
             signals = self._signals
@@ -546,6 +616,7 @@ class Notifier:
             posted=len(self._posted),
             expected=self._expected,
             signals=len(self._signals),
+            operations=self._operations,
             rebuilds=self._rebuilds,
         )
 
@@ -565,7 +636,7 @@ class Notifier:
                 self.unwatch_signal(signum)
             self._timers.clear()
             self._fds.clear()
-            self._watching = 0
+            self._watching = self._operations = 0
             posted = self._posted
             while posted:
                 undelivered.append(posted.popleft())

@@ -160,6 +160,10 @@ class SocketIoPool(metaclass=_ChoosesBackend):
     """
 
     backend = "abstract"
+    # The proactor (``uring.Ring``) sharing this pool's wait, where there is
+    # one: operations submitted to it complete during ``cycle``, which then
+    # returns early, and their completions are in ``proactor.completions()``.
+    proactor = None
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         self.capacity = check_capacity(capacity)

@@ -321,8 +321,8 @@ class Ring(ProactorBase):
 class SocketIoPool(Contract):
     """A fixed-capacity, level-triggered interest set on an io_uring (one-shot polls, re-armed).
 
-    ``pool.ring`` is its ``Ring``: operations submitted there share the
-    pool's wait.  While some are in flight, ``cycle`` also returns (maybe
+    ``pool.ring`` (also ``pool.proactor``, the contract's name) is its
+    ``Ring``: operations submitted there share the pool's wait.  While some are in flight, ``cycle`` also returns (maybe
     with ``[]``) when one completes; take those from ``pool.ring.completions()``.
     """
 
@@ -333,7 +333,7 @@ class SocketIoPool(Contract):
         if reason is not None:
             raise BackendUnavailableError(f"io_uring is not usable here: {reason}")
         super().__init__(capacity)
-        self.ring = Ring(capacity)
+        self.ring = self.proactor = Ring(capacity)
         self._armed: dict = {}  # fd -> user_data of its POLL_ADD; absent while it awaits re-arming
         self._rearm: set = set()  # fds reported by the last cycle, armed again before the next wait
 
