@@ -1,4 +1,4 @@
-"""Regular files as async objects: each blocking call runs in the worker pool, so fibers never block the scheduler.
+"""Regular files as async objects: the kernel's asynchronous IO where there is some, the worker pool otherwise.
 
 A regular file is always "ready" to the kernel's readiness multiplexers
 (epoll refuses it with ``EPERM``; poll says readable and then the read waits
@@ -16,17 +16,33 @@ unknown): a cancelled fiber finishes its call and sees ``Cancelled`` at its
 next suspension point; one already cancelled does not start a call.
 ``aclose`` always closes, even in a cancelled fiber.
 
+**Without threads, on io_uring.**  Where the scheduler's backend has a
+proactor (``Scheduler.completes_io``: the ``uring`` backend), the calls
+that move bytes go to the kernel as operations instead of to a thread:
+``pread``/``pwrite`` on any binary file, and ``read(n)``/``readinto``/
+``write`` on an unbuffered one (``buffering=0``: an ``io.FileIO``, whose
+position is the fd's).  Those *are* cancellable: cancelling asks the
+kernel to stop, and the fiber waits for the operation's one completion
+before its buffer is let go -- with ``Cancelled`` if the kernel stopped
+it, with the result if it had finished (the bytes moved; the scope raises
+at the next suspension point).  So reads of a FIFO wrapped unbuffered can
+be given up on.  Everything else (text, buffered reads, ``readline``,
+``seek``...) stays in the worker pool.  ``benchmarks/bench_files.py``
+measures the difference.
+
 The files are opened by Python's ``open``, so their fds are close-on-exec.
 OS errors pass through unmodified (``FileNotFoundError``...).
 
-What this module does not do: poll anything, use the kernel's asynchronous
-file IO (io_uring, POSIX aio), or make reads of FIFOs and terminals safe
-to cancel (use ``poorio.system`` and pipes for those).
+What this module does not do: poll anything, or use POSIX aio.
 """
 
 from __future__ import annotations
 
+import io
+import os
+
 from ._core.cancel import CancelScope
+from ._core.traps import current_scheduler, suspend
 from .sync import Lock
 from .threads import run_in_thread
 
@@ -87,6 +103,69 @@ class AsyncFile:
         async with self._lock:
             return await run_in_thread(method, *args)
 
+    def _kernel(self, reading: bool) -> bool:
+        """Whether this call can be an operation of the scheduler's proactor (an unbuffered binary file).
+
+        Not if the file is not open that way: the file object's own call
+        then raises what it always raises (``UnsupportedOperation``).
+        """
+        raw = self._raw
+        return (
+            raw.__class__ is io.FileIO
+            and (raw.readable() if reading else raw.writable())
+            and current_scheduler().completes_io
+        )
+
+    def _binary(self, what: str) -> None:
+        if isinstance(self._raw, io.TextIOBase):
+            raise TypeError(f"{what}() moves bytes: open the file in binary mode")
+
+    async def _operate(self, start, buffer, offset: int) -> int:
+        """One proactor operation on the file's fd, in turn with the other calls; the count of bytes moved."""
+        raw = self._raw
+        async with self._lock:
+            fd = raw.fileno()  # ValueError if closed, as the file object's own call would raise
+            return await suspend(lambda susp: start(susp, fd, buffer, offset), _Transfer(raw, start, offset))
+
+    async def pread(self, size: int, offset: int) -> bytes:
+        """Up to ``size`` bytes from ``offset`` (``os.pread``), leaving the file position alone; empty at the end.
+
+        Binary files only.  It reads the fd, not the file object's buffer:
+        ``flush()`` pending writes first.
+
+        Raises:
+            OSError: from the read, unmodified.
+            ValueError: the file is closed, or ``size`` or ``offset`` is negative.
+            TypeError: a text file.
+        """
+        self._binary("pread")
+        if size < 0 or offset < 0:
+            raise ValueError(f"pread() needs size and offset >= 0, not {size!r} and {offset!r}")
+        if current_scheduler().completes_io:
+            buffer = bytearray(size)
+            del buffer[await self._operate(_start_read, buffer, offset):]
+            return bytes(buffer)
+        return await self._call(_pread, self._raw, size, offset)
+
+    async def pwrite(self, data, offset: int) -> int:
+        """Write ``data`` at ``offset`` (``os.pwrite``), leaving the file position alone; the count written.
+
+        Binary files only; like ``os.pwrite`` the count may be short.  It
+        writes the fd, around the file object's buffer: ``flush()`` first
+        if the two are mixed.
+
+        Raises:
+            OSError: from the write, unmodified (``ENOSPC``...).
+            ValueError: the file is closed, or ``offset`` is negative.
+            TypeError: a text file.
+        """
+        self._binary("pwrite")
+        if offset < 0:
+            raise ValueError(f"pwrite() needs an offset >= 0, not {offset!r}")
+        if current_scheduler().completes_io:
+            return await self._operate(_start_write, data, offset)
+        return await self._call(_pwrite, self._raw, data, offset)
+
     async def read(self, size: int = -1):
         """Up to ``size`` bytes or characters (``-1``: to the end); empty at end of file.
 
@@ -94,6 +173,14 @@ class AsyncFile:
             OSError: from the read, unmodified.
             ValueError: the file is closed.
         """
+        if size is not None and size >= 0 and self._kernel(True):
+            buffer = bytearray(size)
+            try:
+                count = await self._operate(_start_read, buffer, -1)
+            except BlockingIOError:
+                return None  # a non-blocking fd with nothing to read: FileIO.read's answer
+            del buffer[count:]
+            return bytes(buffer)
         return await self._call(self._raw.read, size)
 
     async def readinto(self, buffer) -> int:
@@ -102,6 +189,11 @@ class AsyncFile:
         Raises:
             OSError: from the read, unmodified.
         """
+        if self._kernel(True):
+            try:
+                return await self._operate(_start_read, buffer, -1)
+            except BlockingIOError:
+                return None
         return await self._call(self._raw.readinto, buffer)
 
     async def readline(self, size: int = -1):
@@ -126,6 +218,11 @@ class AsyncFile:
         Raises:
             OSError: from the write, unmodified (``ENOSPC``...).
         """
+        if self._kernel(False):
+            try:
+                return await self._operate(_start_write, data, -1)
+            except BlockingIOError:
+                return None
         return await self._call(self._raw.write, data)
 
     async def writelines(self, lines) -> None:
@@ -196,3 +293,51 @@ class AsyncFile:
 
     def __repr__(self) -> str:
         return f"<AsyncFile {self._raw!r}>"
+
+
+def _start_read(susp, fd: int, buffer, offset: int) -> None:
+    susp.start_read(fd, buffer, offset)
+
+
+def _start_write(susp, fd: int, data, offset: int) -> None:
+    susp.start_write(fd, data, offset)
+
+
+class _Transfer:
+    """What a fiber in a proactor file operation waits on, as ``dump()`` shows it."""
+
+    __slots__ = ("raw", "start", "offset")
+
+    def __init__(self, raw, start, offset: int) -> None:
+        self.raw, self.start, self.offset = raw, start, offset
+
+    def __repr__(self) -> str:
+        verb = "read" if self.start is _start_read else "write"
+        where = "the position" if self.offset < 0 else f"offset {self.offset}"
+        return f"kernel {verb} of {getattr(self.raw, 'name', self.raw)!r} at {where}"
+
+
+def _pread(raw, size: int, offset: int) -> bytes:
+    """``os.pread`` of a file object, in a worker; by seek and read where there is none (Windows)."""
+    if hasattr(os, "pread"):
+        return os.pread(raw.fileno(), size, offset)
+    position = raw.tell()
+    try:
+        raw.seek(offset)
+        return raw.read(size)
+    finally:
+        raw.seek(position)
+
+
+def _pwrite(raw, data, offset: int) -> int:
+    """``os.pwrite`` of a file object, in a worker; by seek and write where there is none (Windows)."""
+    if hasattr(os, "pwrite"):
+        return os.pwrite(raw.fileno(), data, offset)
+    position = raw.tell()
+    try:
+        raw.seek(offset)
+        count = raw.write(data)
+        raw.flush()
+        return count
+    finally:
+        raw.seek(position)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 import threading
@@ -10,8 +11,10 @@ import time
 import pytest
 
 from fiber_helpers import backend, run  # noqa: F401 (fixtures)
-from poorio import CancelScope, Group, sleep, spawn
+import poorio
+from poorio import CancelScope, Group, move_on_after, sleep, spawn
 from poorio.files import open_file, wrap_file
+from poorio.platform import backends
 
 
 def test_write_then_read_text(tmp_path, backend):
@@ -161,3 +164,133 @@ def test_repr_and_double_close(tmp_path):
             await f.write("closed")
 
     run(main)
+
+
+# -- the proactor path: io_uring operations instead of worker threads --------------------
+
+needs_uring = pytest.mark.skipif("uring" not in backends(), reason="io_uring is not usable here")
+
+
+def test_positional_and_unbuffered_calls_on_every_backend(tmp_path, backend):
+    """pread/pwrite, and read/readinto/write of an unbuffered file: the same answers on every path."""
+    path = tmp_path / "p.bin"
+    data = os.urandom(200_000)
+
+    async def main():
+        async with await open_file(path, "wb", buffering=0) as f:
+            assert await f.write(data) == len(data)
+            assert await f.pwrite(b"HEAD", 0) == 4
+            assert await f.tell() == len(data)  # pwrite left the position alone
+            assert await f.write(b"!") == 1  # at the position, not at pwrite's offset
+        async with await open_file(path, "rb") as f:  # buffered: pread goes around the buffer
+            assert await f.read(4) == b"HEAD"
+            assert await f.pread(6, 100) == data[100:106]
+            assert await f.pread(10, len(data) - 3) == data[-3:] + b"!"
+            assert await f.pread(10, len(data) + 50) == b""
+            assert await f.read(2) == data[4:6]  # pread did not move the position
+        async with await open_file(path, "rb", buffering=0) as f:
+            assert await f.read(4) == b"HEAD"
+            buffer = bytearray(5)
+            assert await f.readinto(buffer) == 5 and bytes(buffer) == data[4:9]
+            assert await f.readinto(memoryview(buffer)[1:3]) == 2 and bytes(buffer[1:3]) == data[9:11]
+            assert await f.read() == data[11:] + b"!"
+            assert await f.read(10) == b""
+            with pytest.raises(io.UnsupportedOperation):
+                await f.write(b"not open for writing")
+            with pytest.raises(TypeError):
+                await f.readinto(b"read-only")
+        async with await open_file(path, "r") as f:
+            with pytest.raises(TypeError):
+                await f.pread(1, 0)
+        async with await open_file(path, "rb") as f:
+            with pytest.raises(ValueError):
+                await f.pread(1, -1)
+        with pytest.raises(ValueError):
+            await f.pread(1, 0)  # closed
+
+    run(main, backend=backend)
+
+
+@needs_uring
+def test_a_kernel_read_of_a_pipe_is_cancellable_and_loses_nothing():
+    """An unbuffered pipe on io_uring: the read waits in the kernel, and cancelling it takes nothing from the pipe."""
+    r, w = os.pipe()
+
+    async def main():
+        f = wrap_file(os.fdopen(r, "rb", buffering=0))
+        buffer = bytearray(10)
+        with move_on_after(0.05) as scope:
+            await f.readinto(buffer)  # nothing to read: only the cancel ends it
+        assert scope.cancelled_caught
+        os.write(w, b"abc")
+        assert await f.read(10) == b"abc"  # the cancelled read consumed nothing
+        assert buffer == bytearray(10)  # and wrote nothing into its buffer after it was let go
+        await f.aclose()
+
+    try:
+        run(main, backend="uring")
+    finally:
+        os.close(w)
+
+
+@needs_uring
+def test_a_cancel_racing_a_completion_delivers_the_bytes_exactly_once():
+    """Data arrives and the reader is cancelled in the same step: the bytes go to the read or stay in the pipe."""
+    r, w = os.pipe()
+
+    async def main():
+        f = wrap_file(os.fdopen(r, "rb", buffering=0))
+        got = []
+
+        async def reader():
+            got.append(await f.read(10))  # either the bytes (then Cancelled at the next checkpoint) ...
+            await sleep(0)
+
+        fiber = spawn(reader)
+        await sleep(0)  # the reader parks on its kernel read
+        assert poorio.stats().events == 1  # the operation in flight
+        os.write(w, b"xyz")
+        fiber.cancel()  # no poll in between: the cancel and the completion race in the kernel
+        with pytest.raises(poorio.Cancelled):
+            await fiber.join()
+        if not got:  # ... or nothing read, and the bytes still in the pipe
+            got.append(await f.read(10))
+        assert got == [b"xyz"]
+        await f.aclose()
+
+    try:
+        run(main, backend="uring")
+    finally:
+        os.close(w)
+
+
+@needs_uring
+def test_a_fiber_in_a_kernel_read_is_no_deadlock_and_is_cancelled_when_run_ends():
+    """An operation in flight keeps the scheduler waiting; fibers left in one are cancelled and waited for."""
+    r, w = os.pipe()
+    r2, w2 = os.pipe()
+
+    def late_writer():
+        time.sleep(0.05)
+        os.write(w, b"late")
+
+    async def main():
+        f = wrap_file(os.fdopen(r, "rb", buffering=0))
+        stuck = wrap_file(os.fdopen(r2, "rb", buffering=0))
+        spawn(stuck.read, 1)  # never written: cancelled when main ends
+        thread = threading.Thread(target=late_writer)
+        thread.start()
+        try:
+            assert await f.read(10) == b"late"  # no fd watched, no timer: only the operation
+        finally:
+            thread.join()
+        await f.aclose()
+        return stuck
+
+    try:
+        stuck = run(main, backend="uring")
+        assert not stuck.closed
+        stuck.wrapped.close()
+    finally:
+        os.close(w)
+        os.close(w2)

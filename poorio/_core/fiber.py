@@ -25,11 +25,23 @@ The suspension API, for the layers above (ops, IO objects, threads)::
     susp.complete(value) / susp.fail(exc) # -> True if this call woke the fiber
     susp.on_wake(callback)                # cleanup, run once on completion
     susp.expect_thread(); susp.complete_threadsafe(value)   # from another thread
+    susp.start_read(fd, buffer, offset)   # complete with what the kernel read
+    susp.start_write(fd, data, offset)    # (a proactor's operation: io_uring)
+
+**An operation the kernel completes owns its buffer until it is done.**
+Cancelling a fiber parked on ``start_read``/``start_write`` cannot just
+resume it: the kernel may still write into the buffer (the point Emilua's
+docs make about proactors).  So cancellation *asks* for the operation's end
+and the fiber stays parked until its one completion arrives: with
+``ECANCELED`` it raises ``Cancelled``; if the operation won the race, its
+real result is returned -- the bytes *were* moved and must not be lost --
+and the still-cancelled scope raises at the next suspension point.
 """
 
 from __future__ import annotations
 
 from contextvars import copy_context
+from errno import ECANCELED
 
 from ..errors import AlreadyRegisteredError, BusyResourceError, Cancelled
 from .cancel import CancelNode
@@ -45,7 +57,7 @@ class Suspension:
     ``on_wake``; another thread uses ``complete_threadsafe``/``fail_threadsafe``.
     """
 
-    __slots__ = ("fiber", "done", "abortable", "scheduler", "what", "_cleanups")
+    __slots__ = ("fiber", "done", "abortable", "scheduler", "what", "_cleanups", "_abort")
 
     def __init__(self, scheduler, fiber, abortable: bool = True, what=None) -> None:
         self.fiber = fiber
@@ -54,6 +66,7 @@ class Suspension:
         self.abortable = abortable  # cancellation completes it with Cancelled
         self.scheduler = scheduler  # the one whose thread may complete it
         self._cleanups = None  # callables run once on wake, a list once there are any
+        self._abort = None  # an operation in flight: cancelling asks it to end, and waits
 
     def complete(self, value=None) -> bool:
         """Wake the fiber with ``value`` as the result of its wait; False if already completed."""
@@ -113,6 +126,40 @@ class Suspension:
         handle = notifier.add_timer(deadline, self if value is None else _Tagged(self, value))
         self.on_wake(lambda: notifier.cancel_timer(handle))
 
+    def start_read(self, fd, buffer, offset: int = -1) -> None:
+        """Complete with the bytes the kernel reads into ``buffer`` at ``offset`` (-1: the file position).
+
+        A proactor's operation (``Scheduler.completes_io``): see the module
+        docstring for cancellation.  ``buffer`` is the kernel's until the
+        fiber resumes.
+
+        Raises:
+            BackendUnavailableError: the scheduler's backend has no proactor.
+            PoolFullError: its proactor has ``capacity`` operations in flight.
+            TypeError: ``buffer`` is read-only.
+        """
+        op = _Operation(self)
+        self.scheduler._notifier.start_read(fd, buffer, offset, op)
+        self._abort = op.abort
+
+    def start_write(self, fd, data, offset: int = -1) -> None:
+        """Complete with the count of bytes the kernel writes from ``data`` at ``offset`` (-1: the file position).
+
+        As ``start_read``; the count may be less than ``len(data)``.
+        """
+        op = _Operation(self)
+        self.scheduler._notifier.start_write(fd, data, offset, op)
+        self._abort = op.abort
+
+    def cancel(self) -> None:
+        """The fiber's scope was cancelled: end the wait with ``Cancelled`` (or ask an operation to end)."""
+        abort = self._abort
+        if abort is None:
+            self.fail(Cancelled())
+        elif not self.done:
+            self._abort = None
+            abort()
+
     def expect_thread(self) -> None:
         """Declare that another thread will complete this suspension.
 
@@ -162,6 +209,30 @@ class _Tagged:
 
     def on_event(self) -> None:
         self.susp.complete(self.value)
+
+
+class _Operation:
+    """Notifier context of a proactor operation: completes its suspension with the kernel's result."""
+
+    __slots__ = ("susp", "result", "aborted")
+
+    def __init__(self, susp: Suspension) -> None:
+        self.susp = susp
+        self.result = None  # set by the notifier before it reports the operation
+        self.aborted = False
+
+    def abort(self) -> None:
+        self.aborted = True
+        self.susp.scheduler._notifier.abort(self)
+
+    def on_event(self) -> None:
+        result = self.result
+        if result.__class__ is int:
+            self.susp.complete(result)
+        elif self.aborted and result.errno == ECANCELED:
+            self.susp.fail(Cancelled())
+        else:
+            self.susp.fail(result)
 
 
 class _Joining:
@@ -323,7 +394,7 @@ class Fiber(CancelNode):
             return
         if wait.__class__ is Suspension:
             if wait.abortable:
-                wait.fail(Cancelled())
+                wait.cancel()
             return
         self._unpark()
         self._exc = Cancelled()

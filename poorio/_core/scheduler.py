@@ -55,10 +55,10 @@ class SchedulerStatistics(Record):
 
     ``capacity`` and ``fds``: how many fds its pool can watch and watches
     now; ``timers``: sleeps and deadlines armed; ``events``: waits it could
-    be woken by (fds, timers, expected threads, signals); ``switches``:
-    fiber steps so far; ``polls``: notifier collections so far;
-    ``delivered``: reports delivered so far (so rates are differences of two
-    snapshots).
+    be woken by (fds, timers, expected threads, signals, operations in
+    flight); ``switches``: fiber steps so far; ``polls``: notifier
+    collections so far; ``delivered``: reports delivered so far (so rates
+    are differences of two snapshots).
     """
 
     __slots__ = (
@@ -334,7 +334,7 @@ class Scheduler:
             io_waits=io_waits,
             sleeping=sleeping,
             timers=notifier.timers,  # sleeps and cancel-scope deadlines
-            events=notifier.watching + notifier.timers + notifier.expected + notifier.signals,
+            events=notifier.watching + notifier.timers + notifier.expected + notifier.signals + notifier.operations,
             switches=self._switches,
             polls=self._polls,
             delivered=self._delivered,
@@ -365,6 +365,11 @@ class Scheduler:
     def backend(self) -> str:
         """The readiness backend under this scheduler."""
         return self._notifier.backend
+
+    @property
+    def completes_io(self) -> bool:
+        """Whether the backend has a proactor, so a suspension can ``start_read``/``start_write`` (io_uring)."""
+        return self._notifier.completes_io
 
     @property
     def notifier(self) -> Notifier:
