@@ -54,14 +54,27 @@ def test_other_fibers_run_while_a_thread_blocks(backend):
 
 def test_cancellable_call_stops_waiting_at_once(backend):
     release = threading.Event()
+    started = threading.Event()
     pool = WorkerPool(max_threads=2)
 
+    def work():
+        started.set()
+        release.wait(10)
+
     async def main():
-        start = time.monotonic()
+        # The deadline is set once the call runs in its thread: a call still
+        # queued when its waiter gives up is dropped instead, and on a loaded
+        # machine a new worker thread can take more than 50 ms to start.
         with pytest.raises(TimeoutError):
-            with fail_after(0.05):
-                await run_in_thread(release.wait, 10, cancellable=True, pool=pool)
-        assert time.monotonic() - start < 2  # did not wait for the thread
+            with fail_after(30) as scope:
+
+                async def expire_once_started():
+                    await run_in_thread(started.wait, 30, cancellable=True)
+                    scope.deadline = time.monotonic() + 0.05
+
+                spawn(expire_once_started)
+                await run_in_thread(work, cancellable=True, pool=pool)
+        assert time.monotonic() - scope.deadline < 2  # did not wait for the thread
         assert pool.statistics().running == 1  # the call goes on, unseen
 
     run(main, backend=backend)
