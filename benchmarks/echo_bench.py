@@ -42,6 +42,8 @@ ECHO_IMPLS = (
     Impl("curio", ("curio",), quick=CPYTHON_ONLY),
     Impl("poorio-fibers", ("poorio:listen_tcp", "poorio:Group"), quick=BOTH,
          note="listen_tcp, accept, read_some/write_all in a Group: the documented API"),
+    Impl("poorio-fibers-uring", ("poorio:listen_tcp", "benchmarks.needs_uring"),
+         note="the same fibers on the uring backend (sockets stay on readiness: one-shot polls on the ring)"),
     Impl("poorio-rawfibers", ("poorio:wait_readable", "poorio:Group"), quick=CPYTHON_ONLY,
          note="sock.recv/send, and poorio.wait_readable on EAGAIN: the seeds' YieldForIo pattern"),
     Impl("poorio-events", ("poorio.events:EventSet",), quick=CPYTHON_ONLY, note="event-set callbacks, no fibers"),

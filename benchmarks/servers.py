@@ -216,6 +216,7 @@ def _impls() -> dict:
         "poorio-rawfibers": p.poorio_rawfibers,
         "poorio-events": p.poorio_events,
         "poorio-fibers": p.poorio_fibers,
+        "poorio-fibers-uring": p.poorio_fibers_uring,
         "poorio-aio-streams": poorio_aio_streams,
         "poorio-aio-protocol": poorio_aio_protocol,
     }

@@ -7,7 +7,8 @@ until the process ends.  Only public names are used -- ``poorio.run``,
 ``poorio.platform.new_pool`` -- so the servers stay valid while the core
 moves underneath them.
 
-* ``poorio_fibers``: the documented way, IO objects in a ``Group``.
+* ``poorio_fibers``: the documented way, IO objects in a ``Group``;
+  ``poorio_fibers_uring``: the same on the ``uring`` backend.
 * ``poorio_rawfibers``: the seeds' YieldForIo pattern users write by hand:
   ``sock.recv`` until EAGAIN, then ``await poorio.wait_readable(sock)``.
 * ``poorio_events``: event-set callbacks, no fibers.
@@ -153,7 +154,7 @@ def poorio_rawfibers() -> None:
     poorio.run(main, capacity=BACKLOG + 64)
 
 
-def poorio_fibers() -> None:
+def poorio_fibers(backend: str | None = None) -> None:
     """Fibers on poorio's IO objects, the documented way: ``listen_tcp``, ``accept``, ``read_some``/``write_all`` in a ``Group``."""
     import poorio
 
@@ -178,7 +179,12 @@ def poorio_fibers() -> None:
             while True:
                 group.spawn(handle, await accept())
 
-    poorio.run(main, capacity=BACKLOG + 64)
+    poorio.run(main, capacity=BACKLOG + 64, backend=backend)
+
+
+def poorio_fibers_uring() -> None:
+    """The same fibers on the ``uring`` backend: readiness from the ring's one-shot polls, re-armed."""
+    poorio_fibers("uring")
 
 
 def poorio_events() -> None:
