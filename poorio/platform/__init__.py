@@ -28,9 +28,11 @@ The backend is chosen here, in one place: the first usable entry of
 ``_RANKED`` that is not opt-in -- or the one named by the ``POORIO_BACKEND``
 environment variable, which is how CI exercises the portable ``poll``
 backend on Linux.  ``uring`` (io_uring, whose module also holds a proactor,
-``uring.Ring``) is opt-in: its pool rebuilds level triggering from one-shot
-polls, so it is chosen only when forced, until the scheduler has a proactor
-path and measurements say it should be the default.
+``uring.Ring``, which its pool shares as ``pool.proactor``) is opt-in: its
+pool rebuilds level triggering from one-shot polls, which the echo
+benchmark measures slower than epoll, so it is chosen only when forced.
+What it adds -- the scheduler's proactor path, which files use -- is worth
+forcing it for file-heavy programs (``benchmarks/bench_files.py``).
 """
 
 from __future__ import annotations

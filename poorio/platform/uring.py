@@ -63,7 +63,8 @@ number is resolved when the SQE is submitted, at the next cycle, as poll(2)
 resolves it at every call.
 
 **The proactor contract** (``Ring``; ``iocp.Port`` has the same names), on
-which the scheduler's proactor path builds:
+which the scheduler's proactor path builds (``Notifier.start_read``, and
+``Suspension.start_read`` above it: see ``docs/architecture.md``):
 
 * ``submit_recv/send/read/write/accept/connect/poll/timeout/nop(..., token)``
   queue one operation; nothing reaches the kernel before the next ``wait``
@@ -96,9 +97,10 @@ What ``benchmarks/bench_uring.py`` measured (2 shared cores, CPython 3.11
 and PyPy 3.9, short runs under load) decides which operations go through
 the ring.  File reads from the page cache: the ring does 1.4-4x the reads
 per second of a thread pool on CPython and 7-14x on PyPy, whose thread
-hand-offs are slow -- so files should leave the worker threads for the
-ring (a plain blocking ``pread`` of cached data is faster still; the ring
-and the threads pay off only where a read can really block).  Socket
+hand-offs are slow -- so on this backend files leave the worker threads
+for the ring (``poorio.files``; ``benchmarks/bench_files.py`` measures it
+from fibers; a plain blocking ``pread`` of cached data is faster still: the
+ring and the threads pay off only where a read can really block).  Socket
 receive and send: from Python the ring does 0.3-0.65x the round trips of
 epoll readiness plus ``recv``/``send``, with one pair or 64 at once: the
 Python work per operation (an SQE packed, a buffer pinned, a CQE sorted)
