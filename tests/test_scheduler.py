@@ -678,9 +678,13 @@ def test_ctrl_c_while_the_loop_blocks_stops_run_and_unwinds_the_fibers(backend):
     import signal
 
     log = []
+    parked = threading.Event()
+    gave_up = []
 
     async def sleeper(name):
         try:
+            if name == "child":
+                parked.set()  # main waits already: both fibers are inside their try blocks
             await sleep(10)
         finally:
             log.append(f"{name} unwound")
@@ -695,15 +699,25 @@ def test_ctrl_c_while_the_loop_blocks_stops_run_and_unwinds_the_fibers(backend):
     # os.kill on Windows terminates the process; Ctrl-C there only sets the
     # flag Python's handler runs from, which is what interrupt_main does.
     interrupt = (_thread.interrupt_main, ()) if sys.platform == "win32" else (os.kill, (os.getpid(), signal.SIGINT))
-    timer = threading.Timer(0.05, *interrupt)
-    timer.start()
+
+    def interrupt_once_parked():
+        # Not a fixed 50 ms after the start: on a loaded machine, making the
+        # scheduler and reaching the waits can take longer than that.
+        parked.wait()
+        if not gave_up:
+            time.sleep(0.05)  # the loop blocks in its poll by then
+            interrupt[0](*interrupt[1])
+
+    interrupter = threading.Thread(target=interrupt_once_parked)
+    interrupter.start()
     start = time.monotonic()
     try:
         with pytest.raises(KeyboardInterrupt):
             run(main, backend=backend)
     finally:
-        timer.cancel()
-        timer.join()  # the kill is sent, or never will be, before the handler goes back
+        gave_up.append(True)
+        parked.set()
+        interrupter.join()  # the kill is sent, or never will be, before the handler goes back
         signal.signal(signal.SIGINT, previous)
     assert time.monotonic() - start < 5
     assert sorted(log) == ["child unwound", "main unwound"]
