@@ -100,8 +100,10 @@ def test_a_flood_waits_for_the_bounded_inbox_and_loses_nothing(kind):
 
     async def main():
         with poorio.fail_after(LIMIT):
-            peer = actors.spawn(targets.slow_counter, delay, count, kind=kind, inbox_size=4)
+            # Read before the spawn: the actor's delay may begin before spawn
+            # returns, and a stall here would then eat into sent_after.
             start = time.monotonic()
+            peer = actors.spawn(targets.slow_counter, delay, count, kind=kind, inbox_size=4)
             for number in range(count):
                 await peer.send((number, padding))
             sent_after = time.monotonic() - start
