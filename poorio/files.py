@@ -48,6 +48,8 @@ from .threads import run_in_thread
 
 __all__ = ["AsyncFile", "open_file", "wrap_file"]
 
+_SCRATCH_MAX = 1 << 20  # a read buffer larger than this is not kept between reads
+
 
 async def open_file(file, mode: str = "r", buffering: int = -1, encoding: str | None = None,
                     errors: str | None = None, newline: str | None = None, closefd: bool = True,
@@ -76,11 +78,12 @@ class AsyncFile:
     underlying file object, for what is not wrapped here.
     """
 
-    __slots__ = ("_raw", "_lock")
+    __slots__ = ("_raw", "_lock", "_scratch")
 
     def __init__(self, raw) -> None:
         self._raw = raw
         self._lock = Lock()  # one call at a time: a text file is not thread-safe
+        self._scratch = None  # the kernel reads' buffer, kept for the next read of the same size
 
     @property
     def wrapped(self):
@@ -127,6 +130,26 @@ class AsyncFile:
             fd = raw.fileno()  # ValueError if closed, as the file object's own call would raise
             return await suspend(lambda susp: start(susp, fd, buffer, offset), _Transfer(raw, start, offset))
 
+    async def _read_op(self, size: int, offset: int) -> bytes:
+        """One proactor read of ``size`` bytes, handed out as ``bytes``.
+
+        The buffer is kept for the next read of the same size: a fresh one
+        per read costs more than the read on PyPy (a large bytearray is
+        allocated and pinned outside the nursery).  Calls take turns, and a
+        cancelled read waits for its completion, so one buffer per file is
+        never in two operations at once.
+        """
+        raw = self._raw
+        async with self._lock:
+            fd = raw.fileno()  # ValueError if closed, as the file object's own call would raise
+            buffer = self._scratch
+            if buffer is None or len(buffer) != size:
+                buffer = bytearray(size)
+                if size <= _SCRATCH_MAX:
+                    self._scratch = buffer
+            count = await suspend(lambda susp: susp.start_read(fd, buffer, offset), _Transfer(raw, _start_read, offset))
+            return bytes(buffer) if count == size else bytes(buffer[:count])
+
     async def pread(self, size: int, offset: int) -> bytes:
         """Up to ``size`` bytes from ``offset`` (``os.pread``), leaving the file position alone; empty at the end.
 
@@ -142,9 +165,7 @@ class AsyncFile:
         if size < 0 or offset < 0:
             raise ValueError(f"pread() needs size and offset >= 0, not {size!r} and {offset!r}")
         if current_scheduler().completes_io:
-            buffer = bytearray(size)
-            del buffer[await self._operate(_start_read, buffer, offset):]
-            return bytes(buffer)
+            return await self._read_op(size, offset)
         return await self._call(_pread, self._raw, size, offset)
 
     async def pwrite(self, data, offset: int) -> int:
@@ -174,13 +195,10 @@ class AsyncFile:
             ValueError: the file is closed.
         """
         if size is not None and size >= 0 and self._kernel(True):
-            buffer = bytearray(size)
             try:
-                count = await self._operate(_start_read, buffer, -1)
+                return await self._read_op(size, -1)
             except BlockingIOError:
                 return None  # a non-blocking fd with nothing to read: FileIO.read's answer
-            del buffer[count:]
-            return bytes(buffer)
         return await self._call(self._raw.read, size)
 
     async def readinto(self, buffer) -> int:
