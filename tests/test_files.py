@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import sys
@@ -171,6 +172,18 @@ def test_repr_and_double_close(tmp_path):
 needs_uring = pytest.mark.skipif("uring" not in backends(), reason="io_uring is not usable here")
 
 
+@contextlib.contextmanager
+def unbuffered_pipe():
+    """(an AsyncFile on a pipe's read end, unbuffered, so reads are kernel operations on io_uring; the write end)."""
+    r, w = os.pipe()
+    reader = wrap_file(os.fdopen(r, "rb", buffering=0))
+    try:
+        yield reader, w
+    finally:
+        reader.wrapped.close()
+        os.close(w)
+
+
 def test_positional_and_unbuffered_calls_on_every_backend(tmp_path, backend):
     """pread/pwrite, and read/readinto/write of an unbuffered file: the same answers on every path."""
     path = tmp_path / "p.bin"
@@ -214,10 +227,8 @@ def test_positional_and_unbuffered_calls_on_every_backend(tmp_path, backend):
 @needs_uring
 def test_a_kernel_read_of_a_pipe_is_cancellable_and_loses_nothing():
     """An unbuffered pipe on io_uring: the read waits in the kernel, and cancelling it takes nothing from the pipe."""
-    r, w = os.pipe()
 
-    async def main():
-        f = wrap_file(os.fdopen(r, "rb", buffering=0))
+    async def main(f, w):
         buffer = bytearray(10)
         with move_on_after(0.05) as scope:
             await f.readinto(buffer)  # nothing to read: only the cancel ends it
@@ -225,21 +236,16 @@ def test_a_kernel_read_of_a_pipe_is_cancellable_and_loses_nothing():
         os.write(w, b"abc")
         assert await f.read(10) == b"abc"  # the cancelled read consumed nothing
         assert buffer == bytearray(10)  # and wrote nothing into its buffer after it was let go
-        await f.aclose()
 
-    try:
-        run(main, backend="uring")
-    finally:
-        os.close(w)
+    with unbuffered_pipe() as (f, w):
+        run(main, f, w, backend="uring")
 
 
 @needs_uring
 def test_a_cancel_racing_a_completion_delivers_the_bytes_exactly_once():
     """Data arrives and the reader is cancelled in the same step: the bytes go to the read or stay in the pipe."""
-    r, w = os.pipe()
 
-    async def main():
-        f = wrap_file(os.fdopen(r, "rb", buffering=0))
+    async def main(f, w):
         got = []
 
         async def reader():
@@ -256,41 +262,23 @@ def test_a_cancel_racing_a_completion_delivers_the_bytes_exactly_once():
         if not got:  # ... or nothing read, and the bytes still in the pipe
             got.append(await f.read(10))
         assert got == [b"xyz"]
-        await f.aclose()
 
-    try:
-        run(main, backend="uring")
-    finally:
-        os.close(w)
+    with unbuffered_pipe() as (f, w):
+        run(main, f, w, backend="uring")
 
 
 @needs_uring
 def test_a_fiber_in_a_kernel_read_is_no_deadlock_and_is_cancelled_when_run_ends():
     """An operation in flight keeps the scheduler waiting; fibers left in one are cancelled and waited for."""
-    r, w = os.pipe()
-    r2, w2 = os.pipe()
 
-    def late_writer():
-        time.sleep(0.05)
-        os.write(w, b"late")
-
-    async def main():
-        f = wrap_file(os.fdopen(r, "rb", buffering=0))
-        stuck = wrap_file(os.fdopen(r2, "rb", buffering=0))
+    async def main(f, w, stuck):
         spawn(stuck.read, 1)  # never written: cancelled when main ends
-        thread = threading.Thread(target=late_writer)
+        thread = threading.Thread(target=lambda: (time.sleep(0.05), os.write(w, b"late")))
         thread.start()
         try:
             assert await f.read(10) == b"late"  # no fd watched, no timer: only the operation
         finally:
             thread.join()
-        await f.aclose()
-        return stuck
 
-    try:
-        stuck = run(main, backend="uring")
-        assert not stuck.closed
-        stuck.wrapped.close()
-    finally:
-        os.close(w)
-        os.close(w2)
+    with unbuffered_pipe() as (f, w), unbuffered_pipe() as (stuck, _):
+        run(main, f, w, stuck, backend="uring")  # returns: the stuck read was cancelled
