@@ -11,6 +11,7 @@ import errno
 import os
 import socket
 import sys
+import time
 
 import pytest
 
@@ -87,6 +88,23 @@ def test_a_proactor_operation_shares_the_pools_wait(pool):
         b.send(b"pool")
         assert pool.cycle(5.0) == [(a.fileno(), READABLE)]
         pool.remove(a)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_completion_a_removal_reaped_does_not_let_the_next_cycle_wait(pool):
+    """remove() flushes the ring at once, and may reap an operation's completion: the next cycle returns at once."""
+    a, b = socket.socketpair()
+    try:
+        pool.add(a, READABLE)
+        assert pool.cycle(0) == []  # the ring is enabled and a's poll armed
+        pool.ring.submit_nop("nop")
+        pool.remove(a)  # its flush submits the NOP too, which completes inline and is reaped
+        started = time.monotonic()
+        assert pool.cycle(5.0) == []
+        assert time.monotonic() - started < 2.5  # not the 5 s wait for a completion already here
+        assert pool.ring.completions() == [("nop", 0, 0)]
     finally:
         a.close()
         b.close()

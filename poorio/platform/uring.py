@@ -399,9 +399,10 @@ class SocketIoPool(Contract):
                 armed[fd] = ud
             rearm.clear()
             # Ring._pump, inline, and the polls sorted as they come.  Polls a
-            # removal's flush or the ring's own wait() took are ready already:
-            # then the kernel is asked without waiting.
-            cqes = rings.enter(1 if ms and not ring._fired else 0, ns)
+            # removal's flush or the ring's own wait() took are ready already,
+            # and so are completions it took and nobody has collected: then
+            # the kernel is asked without waiting.
+            cqes = rings.enter(1 if ms and not ring._fired and not ring._done else 0, ns)
             ready: list = []
             if ring._fired:  # polls that the ring's own wait() reaped meanwhile: sorted below with the rest
                 fired, ring._fired = ring._fired, []
