@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from poorio.platform import iocp, uring
+from poorio.platform import backends, iocp, uring
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -22,3 +22,24 @@ def test_proactor_copy_selftest():
     )
     assert proc.returncode == 0, proc.stderr
     assert f"copied {5 * 65536 + 123} bytes through" in proc.stdout and "identical" in proc.stdout
+
+
+@pytest.mark.parametrize("forced", [None] + [b for b in ("epoll", "kqueue", "wsapoll", "poll") if b in backends()][:1])
+def test_file_fibers_selftest(forced):
+    """The file demo checksums a file with 8 fibers: io_uring operations where they work, else (or forced) threads."""
+    env = dict(os.environ)
+    env.pop("POORIO_BACKEND", None)
+    if forced:
+        env["POORIO_BACKEND"] = forced
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "demos", "file_fibers.py"), "--selftest"],
+        capture_output=True, text=True, timeout=60, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "matches a plain read" in proc.stdout
+    kernel = forced is None and "uring" in backends()
+    assert ("io_uring operations" in proc.stdout) == kernel
+    if kernel:
+        assert "gave up after 0.2 s (True); the next read got b'written after the timeout'" in proc.stdout
+    else:
+        assert "worker threads" in proc.stdout and "needs io_uring" in proc.stdout
