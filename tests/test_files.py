@@ -282,3 +282,35 @@ def test_a_fiber_in_a_kernel_read_is_no_deadlock_and_is_cancelled_when_run_ends(
 
     with unbuffered_pipe() as (f, w), unbuffered_pipe() as (stuck, _):
         run(main, f, w, stuck, backend="uring")  # returns: the stuck read was cancelled
+
+
+@needs_uring
+def test_a_second_cancellation_does_not_let_go_of_a_buffer_the_kernel_still_holds():
+    """Cancelled twice while in a kernel read: the fiber still resumes only once the operation is over."""
+
+    async def main(f, w):
+        seen = {}
+
+        async def reader():
+            with CancelScope() as inner:
+                seen["inner"] = inner
+                try:
+                    await f.read(10)
+                except poorio.Cancelled:
+                    seen["in flight when resumed"] = poorio.stats().events
+                    raise
+
+        fiber = spawn(reader)
+        await sleep(0)  # parked on its kernel read
+        fiber.cancel()  # asks the kernel to stop ...
+        seen["inner"].shield = True  # (the cancellation is taken back ...
+        seen["inner"].shield = False  # ... and delivered again, to a fiber already waiting for the kernel)
+        seen["inner"].cancel()  # ... and neither this nor that may resume it before the kernel is done
+        with pytest.raises(poorio.Cancelled):
+            await fiber.join()
+        assert seen["in flight when resumed"] == 0
+        os.write(w, b"kept")
+        assert await f.read(10) == b"kept"
+
+    with unbuffered_pipe() as (f, w):
+        run(main, f, w, backend="uring")

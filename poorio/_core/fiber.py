@@ -152,12 +152,17 @@ class Suspension:
         self._abort = op.abort
 
     def cancel(self) -> None:
-        """The fiber's scope was cancelled: end the wait with ``Cancelled`` (or ask an operation to end)."""
+        """The fiber's scope was cancelled: end the wait with ``Cancelled`` (or ask an operation to end).
+
+        An operation is asked once; a cancellation delivered again (a
+        shield raised and lowered) must not resume the fiber before the
+        kernel has let go of its buffer.
+        """
         abort = self._abort
         if abort is None:
             self.fail(Cancelled())
         elif not self.done:
-            self._abort = None
+            self._abort = _asked
             abort()
 
     def expect_thread(self) -> None:
@@ -209,6 +214,10 @@ class _Tagged:
 
     def on_event(self) -> None:
         self.susp.complete(self.value)
+
+
+def _asked() -> None:
+    """A suspension's abort once its operation was asked to end: nothing more to ask."""
 
 
 class _Operation:
