@@ -32,12 +32,11 @@ def test_hello(backend):
     assert _run_demo("hello.py", backend=backend) == "Hello World\n"
 
 
-# Each fiber sleeps n / 100 s from the moment it starts, so two numbers come out
-# in the wrong order if a stall between their starts outlasts the gap between
-# their sleeps.  Every pair given out of order here is 10 apart (100 ms);
-# pairs given in order may be close, as a stall only delays the later one.
-# (The empty case runs the demo's own list, whose 2 comes before 1, only 10 ms
-# apart: only a change to the demo can widen that.)
+# The demo sleeps each fiber until one shared start plus n / 100 s, so a stall
+# while the fibers start cannot reorder them.  Every pair given out of order
+# here is 10 apart (100 ms) all the same, so a stall during the wake-ups, a
+# different hazard, would have to outlast that.  (The empty case runs the
+# demo's own list, whose 2 comes before 1.)
 @pytest.mark.parametrize("numbers", [[], ["40", "0", "20", "1", "30", "2"]])
 def test_sleepsort(backend, numbers):
     out = _run_demo("sleepsort.py", *numbers, backend=backend)
