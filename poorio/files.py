@@ -125,10 +125,14 @@ class AsyncFile:
 
     async def _operate(self, start, buffer, offset: int) -> int:
         """One proactor operation on the file's fd, in turn with the other calls; the count of bytes moved."""
-        raw = self._raw
         async with self._lock:
-            fd = raw.fileno()  # ValueError if closed, as the file object's own call would raise
-            return await suspend(lambda susp: start(susp, fd, buffer, offset), _Transfer(raw, start, offset))
+            return await self._transfer(start, buffer, offset)
+
+    async def _transfer(self, start, buffer, offset: int) -> int:
+        """Park on ``start``'s operation on the file's fd (the caller holds the lock); the count of bytes moved."""
+        raw = self._raw
+        fd = raw.fileno()  # ValueError if closed, as the file object's own call would raise
+        return await suspend(lambda susp: start(susp, fd, buffer, offset), _Transfer(raw, start, offset))
 
     async def _read_op(self, size: int, offset: int) -> bytes:
         """One proactor read of ``size`` bytes, handed out as ``bytes``.
@@ -139,15 +143,13 @@ class AsyncFile:
         cancelled read waits for its completion, so one buffer per file is
         never in two operations at once.
         """
-        raw = self._raw
         async with self._lock:
-            fd = raw.fileno()  # ValueError if closed, as the file object's own call would raise
             buffer = self._scratch
             if buffer is None or len(buffer) != size:
                 buffer = bytearray(size)
                 if size <= _SCRATCH_MAX:
                     self._scratch = buffer
-            count = await suspend(lambda susp: susp.start_read(fd, buffer, offset), _Transfer(raw, _start_read, offset))
+            count = await self._transfer(_start_read, buffer, offset)
             return bytes(buffer) if count == size else bytes(buffer[:count])
 
     async def pread(self, size: int, offset: int) -> bytes:
