@@ -44,12 +44,27 @@ def hang_guard(request):
 def open_fds() -> set:
     """The fds this process has open right now."""
     if sys.platform.startswith("linux"):
-        return {int(name) for name in os.listdir("/proc/self/fd")}
-    if sys.platform == "darwin" or "bsd" in sys.platform:
-        return {int(name) for name in os.listdir("/dev/fd")}
-    # Elsewhere no cheap way to list them: on Windows a SOCKET is a handle, not
-    # an fd, and nothing lists a process's handles by kind.  The check is off there.
-    return set()  # pragma: no cover
+        listing = os.listdir("/proc/self/fd")
+    elif sys.platform == "darwin" or "bsd" in sys.platform:
+        listing = os.listdir("/dev/fd")
+    else:
+        # Elsewhere no cheap way to list them: on Windows a SOCKET is a handle, not
+        # an fd, and nothing lists a process's handles by kind.  The check is off there.
+        return set()  # pragma: no cover
+    # The listing names the directory fd it read through, closed by now.  It
+    # takes the lowest free number: if the test opened an fd there, the new
+    # fd hid behind the first listing's number and the second listing's own
+    # number looked leaked (unnameable).  Kept only if still open, so the
+    # real fd is named.
+    return {fd for fd in map(int, listing) if _is_open(fd)}
+
+
+def _is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
 
 
 def _describe(fd: int) -> str:
@@ -118,7 +133,7 @@ def no_leaks(request):
     yield
     problems = []
     # A call the test abandoned may still run in a worker and hold an fd for
-    # a moment (CI saw one, already closed when it was named): let it finish.
+    # a moment: let it finish.
     _settle(_workers_idle, 10.0)
     leaked = open_fds() - fds
     left = [pool for pool in open_pools() if id(pool) not in pools]
