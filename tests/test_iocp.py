@@ -135,3 +135,61 @@ def test_the_zero_byte_read_consumes_nothing(port):
         port.forget(a)
         a.close()
         b.close()
+
+
+# -- relayed: a thread of the port's waits on it, for an owner that waits in WSAPoll --------------
+
+
+def test_a_relayed_port_wakes_its_owner_and_hands_out_completions_on_the_owners_thread():
+    import threading
+
+    woken = threading.Event()
+    port = iocp.Port(4)
+    port.relay(woken.set)
+    before = threading.active_count()
+    reader, writer = iocp.pipe()
+    try:
+        buffer = bytearray(16)
+        port.submit_read(reader, buffer, -1, "r")  # the first operation starts the relay thread
+        assert threading.active_count() == before + 1
+        assert port.completions() == []  # nothing yet: it does not wait
+        port.submit_write(writer, b"relayed", -1, "w")
+        got = {}
+        deadline = time.monotonic() + PATIENCE
+        while len(got) < 2:
+            assert woken.wait(deadline - time.monotonic()), f"never woken; only {got}"
+            woken.clear()
+            got.update((token, result) for token, result, _ in port.completions())
+        assert got == {"r": 7, "w": 7} and bytes(buffer[:7]) == b"relayed"
+        # A read that fails at once queues no packet: the owner is woken all the same.
+        iocp.close_handle(writer)
+        port.forget(writer)
+        writer = None
+        woken.clear()
+        port.submit_read(reader, buffer, -1, "end")
+        assert woken.wait(PATIENCE)
+        assert port.completions() == [("end", 0, 0)]  # the end of the pipe reads 0
+    finally:
+        port.forget(reader)
+        iocp.close_handle(reader)
+        if writer is not None:
+            iocp.close_handle(writer)
+        port.close()
+    assert threading.active_count() == before  # close() joined the relay thread
+
+
+def test_a_relayed_port_closed_with_a_read_in_flight_cancels_it_and_ends_its_thread():
+    import threading
+
+    port = iocp.Port(4)
+    port.relay(lambda: None)
+    before = threading.active_count()
+    reader, writer = iocp.pipe()
+    try:
+        port.submit_read(reader, bytearray(8), -1, "pending")
+        assert len(port) == 1
+        port.close()
+        assert len(port) == 0 and threading.active_count() == before
+    finally:
+        iocp.close_handle(reader)
+        iocp.close_handle(writer)

@@ -65,6 +65,8 @@ __all__ = [
     "default_backend",
     "backend_module",
     "new_pool",
+    "relayed_proactor",
+    "file_operand",
     "fileno",
     "fd_is_gone",
     "MULTIARCH",
@@ -147,3 +149,39 @@ def default_backend() -> str:
 def new_pool(capacity: int = DEFAULT_CAPACITY, backend: str | None = None) -> SocketIoPool:
     """A new ``SocketIoPool`` of the named backend, or of the default one."""
     return backend_module(backend).SocketIoPool(capacity)
+
+
+def relayed_proactor(capacity: int, wake):
+    """A proactor for a pool that has none: IOCP beside WSAPoll on Windows, else None.
+
+    Its completions do not wake the pool's wait, so a thread of its own
+    waits on it and calls ``wake()`` (thread-safe) after each batch; the
+    owner takes them with ``completions()``.  See ``iocp.Port.relay``.
+    """
+    if sys.platform != "win32":
+        return None
+    from . import iocp
+
+    if not iocp.available():  # pragma: no cover - Windows without kernel32 does not exist
+        return None
+    port = iocp.Port(capacity)
+    port.relay(wake)
+    return port
+
+
+def file_operand(fd: int, write: bool) -> tuple:
+    """How a proactor operation reaches file ``fd``: (what it is handed, a release to call after, or None, positioned).
+
+    POSIX: the fd itself, nothing to release, and offset -1 means the fd's
+    position (io_uring).  Windows: an overlapped twin of the fd's handle
+    (``iocp.reopen_overlapped``) for this one operation -- IOCP takes only
+    overlapped handles, and ``open()`` makes synchronous ones -- released
+    with ``close_handle``; an overlapped file has no position, so
+    ``positioned`` is False and the caller names the offset.
+    """
+    if sys.platform != "win32":
+        return fd, None, True
+    from . import iocp
+
+    return iocp.reopen_overlapped(fd, write), iocp.close_handle, False
+

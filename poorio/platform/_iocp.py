@@ -81,7 +81,7 @@ ENTRY = struct.Struct(overlapped_entry_layout(POINTER_SIZE)[0])
 WSABUF = struct.Struct(wsabuf_layout(POINTER_SIZE)[0])
 
 kernel32 = ws2_32 = None
-CreateIoCompletionPort = GetQueuedCompletionStatusEx = CancelIoEx = ReadFile = WriteFile = GetOverlappedResult = GetFileType = CloseHandle = CreateNamedPipeW = CreateFileW = WSARecv = WSASend = WSAIoctl = WSAGetOverlappedResult = setsockopt = closesocket = getsockname = bind = ACCEPTEX = CONNECTEX = None
+CreateIoCompletionPort = GetQueuedCompletionStatusEx = PostQueuedCompletionStatus = ReOpenFile = CancelIoEx = ReadFile = WriteFile = GetOverlappedResult = GetFileType = CloseHandle = CreateNamedPipeW = CreateFileW = WSARecv = WSASend = WSAIoctl = WSAGetOverlappedResult = setsockopt = closesocket = getsockname = bind = ACCEPTEX = CONNECTEX = None
 if sys.platform == "win32":  # pragma: no cover - Windows (and Wine) only
     import _socket  # noqa: F401 -- runs WSAStartup once for the process
     from ctypes import wintypes as _w
@@ -98,12 +98,14 @@ if sys.platform == "win32":  # pragma: no cover - Windows (and Wine) only
 
     CreateIoCompletionPort = _fn(kernel32, "CreateIoCompletionPort", _H, _H, _H, ctypes.c_size_t, _D)
     GetQueuedCompletionStatusEx = _fn(kernel32, "GetQueuedCompletionStatusEx", _w.BOOL, _H, _P, _w.ULONG, _P, _D, _w.BOOL)
+    PostQueuedCompletionStatus = _fn(kernel32, "PostQueuedCompletionStatus", _w.BOOL, _H, _D, ctypes.c_size_t, _P)
     CancelIoEx = _fn(kernel32, "CancelIoEx", _w.BOOL, _H, _P)
     ReadFile = _fn(kernel32, "ReadFile", _w.BOOL, _H, _P, _D, _P, _P)
     WriteFile = _fn(kernel32, "WriteFile", _w.BOOL, _H, _P, _D, _P, _P)
     GetOverlappedResult = _fn(kernel32, "GetOverlappedResult", _w.BOOL, _H, _P, _P, _w.BOOL)
     GetFileType = _fn(kernel32, "GetFileType", _D, _H)
     CloseHandle = _fn(kernel32, "CloseHandle", _w.BOOL, _H)
+    ReOpenFile = _fn(kernel32, "ReOpenFile", _H, _H, _D, _D, _D)
     CreateNamedPipeW = _fn(kernel32, "CreateNamedPipeW", _H, _w.LPCWSTR, _D, _D, _D, _D, _D, _D, _P)
     CreateFileW = _fn(kernel32, "CreateFileW", _H, _w.LPCWSTR, _D, _D, _P, _D, _D, _H)
     WSARecv = _fn(ws2_32, "WSARecv", ctypes.c_int, _S, _P, _D, _P, _P, _P, _P)
@@ -159,15 +161,23 @@ def close_handle(handle: int) -> None:
 _pipe_ids = itertools.count()
 
 
-def pipe() -> tuple:
-    """(read handle, write handle) of a one-way, overlapped, non-inheritable pipe."""
+def pipe(overlapped: tuple = (True, True)) -> tuple:
+    """(read handle, write handle) of a one-way, non-inheritable pipe; each end overlapped or not.
+
+    A child process's end is made synchronous (``overlapped=(False, True)``
+    for its stdin, ``(True, False)`` for its stdout), as asyncio's
+    ``windows_utils.pipe`` does: programs read and write their standard
+    handles without an OVERLAPPED, which an overlapped handle does not allow.
+    """
     name = f"\\\\.\\pipe\\poorio-{os.getpid()}-{next(_pipe_ids)}-{os.urandom(4).hex()}"
-    # PIPE_ACCESS_INBOUND | FILE_FLAG_OVERLAPPED | FILE_FLAG_FIRST_PIPE_INSTANCE; byte mode, remote clients refused.
-    reader = CreateNamedPipeW(name, 0x1 | 0x40000000 | 0x80000, 0x8, 1, 65536, 65536, 0, None)
+    read_flag = 0x40000000 if overlapped[0] else 0  # FILE_FLAG_OVERLAPPED
+    write_flag = 0x40000000 if overlapped[1] else 0
+    # PIPE_ACCESS_INBOUND | FILE_FLAG_FIRST_PIPE_INSTANCE; byte mode, remote clients refused.
+    reader = CreateNamedPipeW(name, 0x1 | read_flag | 0x80000, 0x8, 1, 65536, 65536, 0, None)
     if reader in (None, INVALID_HANDLE):
         raise error()
-    # GENERIC_WRITE, OPEN_EXISTING, FILE_FLAG_OVERLAPPED
-    writer = CreateFileW(name, 0x40000000, 0, None, 3, 0x40000000, None)
+    # GENERIC_WRITE, OPEN_EXISTING
+    writer = CreateFileW(name, 0x40000000, 0, None, 3, write_flag, None)
     if writer in (None, INVALID_HANDLE):
         exc = error()
         CloseHandle(reader)
@@ -183,6 +193,23 @@ def open_file(path: str, write: bool = False) -> int:
     if handle in (None, INVALID_HANDLE):
         raise error()
     return handle
+
+
+def reopen_overlapped(fd: int, write: bool) -> int:
+    """An overlapped, non-inheritable twin of C runtime fd ``fd``'s file handle (``ReOpenFile``), to read or write.
+
+    ``open()`` makes synchronous handles, which a port cannot drive; the
+    twin reaches the same file.  Close it with ``close_handle``.  A pipe or
+    console cannot be reopened: the error is Windows' own.
+    """
+    import msvcrt
+
+    handle = msvcrt.get_osfhandle(fd)  # OSError(EBADF) for a closed fd
+    # GENERIC_WRITE or GENERIC_READ; FILE_SHARE_READ|WRITE|DELETE; FILE_FLAG_OVERLAPPED
+    twin = ReOpenFile(handle, 0x40000000 if write else 0x80000000, 0x7, 0x40000000)
+    if twin in (None, INVALID_HANDLE):
+        raise error()
+    return twin
 
 
 def bound_family(handle: int) -> int | None:

@@ -12,7 +12,7 @@ import sys
 
 __all__ = [
     "POLLS_PIPES", "SIGNAL_WAKEUP_BY_DUP", "REUSE_ADDRESS_IS_SAFE", "SO_NOSIGPIPE", "CONNECT_CHECK_INTERVAL",
-    "SOCKETS_PASS_BY_FD", "REUSE_PORT_BALANCES",
+    "SOCKETS_PASS_BY_FD", "REUSE_PORT_BALANCES", "PIPES_ARE_OPERATIONS",
 ]
 
 _WINDOWS = sys.platform == "win32"
@@ -21,6 +21,11 @@ _WINDOWS = sys.platform == "win32"
 #: under WSAPoll, which takes sockets only: inherited stdio is then served by
 #: a worker thread.
 POLLS_PIPES: bool = not _WINDOWS
+
+#: Where the pools cannot wait on pipes, poorio's own pipes (``streams.pipe``,
+#: a child's ``PIPE``) are overlapped ones, read and written as operations
+#: of the scheduler's completion port (``streams.ProactorStream``).
+PIPES_ARE_OPERATIONS: bool = _WINDOWS
 
 #: ``signal.set_wakeup_fd`` can be handed a duplicate of a ``Waker``'s write
 #: end.  False on Windows, where the waker is a socket pair that ``os.dup``

@@ -40,6 +40,17 @@ what is particular to Windows:
   after, ``ConnectEx`` a bound socket and ``win.SO_UPDATE_CONNECT_CONTEXT``.
 * **Ctrl-C.**  A long wait is made of waits of at most ``SLICE_MS``, as in
   ``wsapoll.py``, so a KeyboardInterrupt lands within a tenth of a second.
+* **Relayed, beside WSAPoll.**  The scheduler waits in WSAPoll, and no
+  socket becomes readable when a packet arrives.  ``relay(wake)`` gives
+  the port a thread that waits in ``GetQueuedCompletionStatusEx`` (with
+  the GIL let go), queues what it takes and calls ``wake`` -- a byte to the
+  scheduler's wake-up socket.  The thread only moves (address, bytes)
+  pairs; the owner finishes the operations in ``completions()``, so the
+  bookkeeping has one thread and needs no lock.  An operation that fails
+  at once queues no packet, so ``wake`` is called for it too.  ``close``
+  posts a packet with the key ``_STOP`` and joins the thread before it
+  drains what is left.  The cost is a thread hop per batch of packets,
+  which only operations pay: sockets stay on WSAPoll.
 
 No readiness pool here: WSAPoll's ``SocketIoPool`` stays Windows' readiness
 backend.  A level-triggered pool on IOCP needs the undocumented AFD poll
@@ -54,12 +65,16 @@ import heapq
 import math
 import socket
 import struct
+import threading
 import time
+from collections import deque
 
 from ..errors import BackendUnavailableError
 from . import _iocp as win
 from ._base import DEFAULT_CAPACITY, READABLE, WRITABLE
-from ._iocp import available, close_handle, open_file, overlapped_entry_layout, overlapped_layout, pipe, wsabuf_layout
+from ._iocp import (
+    available, close_handle, open_file, overlapped_entry_layout, overlapped_layout, pipe, reopen_overlapped, wsabuf_layout,
+)
 from ._libc import fileno
 from ._proactor import ProactorBase, nanoseconds, pin_readable, pin_writable
 from ._sockaddr import sockaddr
@@ -67,7 +82,7 @@ from ._sockaddr import sockaddr
 WSAID_ACCEPTEX, WSAID_CONNECTEX = win.WSAID_ACCEPTEX, win.WSAID_CONNECTEX
 SLICE_MS = win.SLICE_MS
 
-__all__ = ["available", "Port", "pipe", "open_file", "close_handle", "sockaddr", "READABLE", "WRITABLE",
+__all__ = ["available", "Port", "pipe", "open_file", "reopen_overlapped", "close_handle", "sockaddr", "READABLE", "WRITABLE",
            "overlapped_layout", "overlapped_entry_layout", "wsabuf_layout"]
 
 
@@ -106,6 +121,54 @@ class Port(ProactorBase):
         self._ops: dict = {}  # address of an OVERLAPPED -> _Op
         self._kinds: dict = {}  # associated handle -> GetFileType
         self._timers: list = []  # heap of (deadline, key) of timeout operations
+        self._arrived: deque | None = None  # relayed: (OVERLAPPED address, bytes) the relay thread took
+        self._wake = None  # relayed: called by the relay thread after each batch
+        self._relay: threading.Thread | None = None  # started at the first operation
+        self._relay_error: OSError | None = None
+        self._signal: threading.Event | None = None
+
+    def relay(self, wake) -> None:
+        """Let a thread of the port's own wait on it, and call ``wake()`` after each batch it takes.
+
+        For an owner that waits on something else: the scheduler on
+        Windows waits in WSAPoll, which cannot wait on a port, and ``wake``
+        makes that wait return.  The relay thread only takes the packets
+        off the port; the owner turns them into completions
+        (``completions()``, or ``wait``), so the port's bookkeeping stays on
+        one thread.  The thread starts with the first operation and ends
+        with ``close()``.  (A ``submit_timeout`` is the port's own heap, not
+        a packet: it completes in ``wait``, or the next ``completions()``
+        after it is due, and wakes nobody.)
+        """
+        if self._arrived is None:
+            self._arrived = deque()
+            self._signal = threading.Event()
+        self._wake = wake
+
+    def _start_relay(self) -> None:
+        thread = threading.Thread(target=self._run_relay, name=f"poorio-iocp-relay-{self._port:#x}", daemon=True)
+        thread.start()
+        self._relay = thread
+
+    def _run_relay(self) -> None:
+        entries = ctypes.create_string_buffer(self._batch * win.ENTRY.size)
+        removed = ctypes.c_ulong()
+        arrived, size, signal = self._arrived, win.ENTRY.size, self._signal
+        stop = False
+        while not stop:
+            # The GIL is let go while the thread sleeps here (ctypes does it).
+            if not win.GetQueuedCompletionStatusEx(self._port, entries, self._batch, ctypes.byref(removed),
+                                                  win.INFINITE, False):
+                self._relay_error = win.error()  # the port is gone: nothing more will come
+                stop = True
+            else:
+                for key, address, _internal, transferred in win.ENTRY.iter_unpack(entries.raw[: removed.value * size]):
+                    if key == _STOP:
+                        stop = True
+                    else:
+                        arrived.append((address, transferred))
+            signal.set()
+            self._wake()
 
     def fileno(self) -> int:
         """The port's HANDLE."""
@@ -127,6 +190,8 @@ class Port(ProactorBase):
 
     def _begin(self, token, kind: str, fd, keep) -> _Op:
         self._admit(token)
+        if self._arrived is not None and self._relay is None:
+            self._start_relay()
         handle = None
         if fd is not None:
             handle = fileno(fd)
@@ -142,6 +207,8 @@ class Port(ProactorBase):
             code = ctypes.get_last_error()
             if code != win.ERROR_IO_PENDING:  # no packet will come: complete it ourselves
                 self._finish(address, code, 0)
+                if self._wake is not None:  # and tell the owner, whose wait no packet will end
+                    self._wake()
 
     def submit_recv(self, fd, buffer, token, flags: int = 0) -> None:
         keeper, addr, size = pin_writable(buffer)
@@ -320,16 +387,39 @@ class Port(ProactorBase):
             raise win.error(code)
         count = self._removed.value
         for _key, address, _internal, transferred in win.ENTRY.iter_unpack(self._entries.raw[: count * win.ENTRY.size]):
-            op = self._ops.get(address)
-            if op is None:
-                continue
-            status = struct.unpack_from("<I", op.overlapped, win.OV_OFFSETS["Internal"])[0]
-            code = 0
-            if status:  # an NTSTATUS: let the API that started it say which Win32 error
-                code, transferred = self._status(op)
-            self._finish(address, code, transferred)
+            self._packet(address, transferred)
+
+    def _packet(self, address: int, transferred: int) -> None:
+        """One packet taken off the port: finish its operation."""
+        op = self._ops.get(address)
+        if op is None:
+            return
+        status = struct.unpack_from("<I", op.overlapped, win.OV_OFFSETS["Internal"])[0]
+        code = 0
+        if status:  # an NTSTATUS: let the API that started it say which Win32 error
+            code, transferred = self._status(op)
+        self._finish(address, code, transferred)
+
+    def _relayed(self) -> None:
+        """Finish what the relay thread took."""
+        arrived = self._arrived
+        while arrived:
+            self._packet(*arrived.popleft())
+        if self._relay_error is not None and not self._closed:
+            raise self._relay_error
+
+    def completions(self) -> list:
+        """The completions collected so far (relayed: those the relay thread took), without waiting."""
+        if self._arrived is not None:
+            self._relayed()
+            if self._timers:
+                self._expire()
+        return self._take()
 
     def _collect(self, ns: int | None) -> None:
+        if self._arrived is not None:
+            self._collect_relayed(ns)
+            return
         if ns == 0:
             self._dequeue(0)
             self._expire()
@@ -343,6 +433,20 @@ class Port(ProactorBase):
             self._dequeue(step)
             self._expire()
 
+    def _collect_relayed(self, ns: int | None) -> None:
+        signal = self._signal
+        signal.clear()  # before looking: a batch relayed after this sets it again
+        self._relayed()
+        timer = self._expire()
+        if ns == 0 or self._done:
+            return
+        step = SLICE_MS if ns is None else min(SLICE_MS, math.ceil(ns / 1e6))
+        if timer is not None:
+            step = min(step, math.ceil(timer * 1000))
+        signal.wait(step / 1000.0)  # in slices: a pending Ctrl-C raises between two of them
+        self._relayed()
+        self._expire()
+
     def flush(self) -> None:
         """Nothing is queued on this side: every operation was started when submitted."""
 
@@ -353,6 +457,12 @@ class Port(ProactorBase):
             else:
                 win.CancelIoEx(op.handle, op.overlapped)
         deadline = time.monotonic() + 10.0  # what the kernel has not finished by then, it never will
+        relay = self._relay
+        if relay is not None:  # it takes what comes before the stop packet, then ends
+            if win.PostQueuedCompletionStatus(self._port, 0, _STOP, None):
+                relay.join(10.0)
+            self._relay = None
+            self._relayed()
         while self._ops and time.monotonic() < deadline:
             self._dequeue(SLICE_MS)
         _ORPHANED.extend(op for op in self._ops.values())  # never completed: keep their memory for good
@@ -364,3 +474,4 @@ class Port(ProactorBase):
 
 
 _ORPHANED: list = []
+_STOP = 0x706F6F72  # the completion key of the packet that ends a relay thread ("poor")
