@@ -126,30 +126,33 @@ class Suspension:
         handle = notifier.add_timer(deadline, self if value is None else _Tagged(self, value))
         self.on_wake(lambda: notifier.cancel_timer(handle))
 
-    def start_read(self, fd, buffer, offset: int = -1) -> None:
+    def start_read(self, fd, buffer, offset: int = -1) -> Operation:
         """Complete with the bytes the kernel reads into ``buffer`` at ``offset`` (-1: the file position).
 
         A proactor's operation (``Scheduler.completes_io``): see the module
         docstring for cancellation.  ``buffer`` is the kernel's until the
-        fiber resumes.
+        fiber resumes.  Returns the operation, which its owner may
+        ``interrupt()`` (a stream being closed).
 
         Raises:
             BackendUnavailableError: the scheduler's backend has no proactor.
             PoolFullError: its proactor has ``capacity`` operations in flight.
             TypeError: ``buffer`` is read-only.
         """
-        op = _Operation(self)
+        op = Operation(self)
         self.scheduler._notifier.start_read(fd, buffer, offset, op)
         self._abort = op.abort
+        return op
 
-    def start_write(self, fd, data, offset: int = -1) -> None:
+    def start_write(self, fd, data, offset: int = -1) -> Operation:
         """Complete with the count of bytes the kernel writes from ``data`` at ``offset`` (-1: the file position).
 
         As ``start_read``; the count may be less than ``len(data)``.
         """
-        op = _Operation(self)
+        op = Operation(self)
         self.scheduler._notifier.start_write(fd, data, offset, op)
         self._abort = op.abort
+        return op
 
     def cancel(self) -> None:
         """The fiber's scope was cancelled: end the wait with ``Cancelled`` (or ask an operation to end).
@@ -220,8 +223,8 @@ def _asked() -> None:
     """A suspension's abort once its operation was asked to end: nothing more to ask."""
 
 
-class _Operation:
-    """Notifier context of a proactor operation: completes its suspension with the kernel's result."""
+class Operation:
+    """A proactor operation in flight, and its notifier context: completes its suspension with the kernel's result."""
 
     __slots__ = ("susp", "result", "aborted")
 
@@ -231,8 +234,19 @@ class _Operation:
         self.aborted = False
 
     def abort(self) -> None:
+        """The fiber was cancelled: ask the kernel to stop; an ``ECANCELED`` ending raises ``Cancelled``."""
         self.aborted = True
         self.susp.scheduler._notifier.abort(self)
+
+    def interrupt(self) -> None:
+        """Ask the kernel to stop without cancelling the fiber: it gets the ``OSError`` (``ECANCELED``).
+
+        For the owner of the fd, closing it under the operation; it turns
+        that error into its own (``ClosedResourceError``).  A no-op once
+        the operation has been reported.
+        """
+        if not self.susp.done:
+            self.susp.scheduler._notifier.abort(self)
 
     def on_event(self) -> None:
         result = self.result

@@ -70,7 +70,10 @@ from collections import deque
 from time import monotonic
 
 from ..errors import AlreadyRegisteredError, BackendUnavailableError, ClosedResourceError, PoolFullError
-from ..platform import ERROR, HANGUP, MAX_CAPACITY, READABLE, WRITABLE, check_capacity, default_capacity, fd_is_gone, new_pool
+from ..platform import (
+    ERROR, HANGUP, MAX_CAPACITY, READABLE, WRITABLE, check_capacity, default_capacity, fd_is_gone, new_pool,
+    relayed_proactor,
+)
 from ..platform.wakeup import Waker
 from ..record import Record
 from .timers import TimerHeap
@@ -144,7 +147,7 @@ class Notifier:
 
     __slots__ = (
         "capacity", "now", "_pool", "_proactor", "_waker", "_wake_fd", "_fds", "_watching", "_timers", "_posted",
-        "_expected", "_signals", "_arrived", "_closing", "_waiting", "_closed", "_rebuilds", "_operations",
+        "_expected", "_signals", "_arrived", "_closing", "_waiting", "_closed", "_rebuilds", "_operations", "_relayed",
     )  # fmt: skip
 
     def __init__(self, capacity: int | None = None, backend: str | None = None) -> None:
@@ -162,8 +165,18 @@ class Notifier:
         except BaseException:
             pool.close()
             raise
+        proactor = pool.proactor  # a uring.Ring sharing the pool's wait
+        relayed = None
+        if proactor is None:  # Windows: IOCP beside WSAPoll, its completions relayed through the waker
+            try:
+                proactor = relayed = relayed_proactor(capacity, waker.wake)
+            except BaseException:
+                pool.close()
+                waker.close()
+                raise
         self._pool = pool
-        self._proactor = pool.proactor  # a uring.Ring sharing the pool's wait, or None
+        self._proactor = proactor  # or None: readiness only
+        self._relayed = relayed  # a proactor this notifier owns, closed with it
         self._operations = 0  # submitted to the proactor and not yet reported
         self._waker = waker
         self._wake_fd = waker.fileno()  # in the pool, but never in _fds
@@ -252,8 +265,12 @@ class Notifier:
     def forget(self, fd: int) -> list:
         """Drop ``fd`` from the pool now, before it is closed; return the contexts that waited on it.
 
-        Safe for an fd the notifier never saw (returns ``[]``).
+        The proactor forgets it too (IOCP: a handle it has seen), as the
+        number may come back.  Safe for an fd the notifier never saw
+        (returns ``[]``).
         """
+        if self._proactor is not None and not self._closed:
+            self._proactor.forget(fd)
         rec = self._fds.get(fd)
         if rec is None:
             return []
@@ -410,7 +427,7 @@ class Notifier:
 
     @property
     def completes_io(self) -> bool:
-        """Whether the pool has a proactor, so ``start_read``/``start_write`` work (io_uring)."""
+        """Whether there is a proactor, so ``start_read``/``start_write`` work (io_uring; IOCP on Windows)."""
         return self._proactor is not None
 
     def start_read(self, fd, buffer, offset: int, context) -> None:
@@ -641,8 +658,12 @@ class Notifier:
             while posted:
                 undelivered.append(posted.popleft())
         finally:
-            self._pool.close()
-            self._waker.close()
+            try:
+                if self._relayed is not None:  # before the waker: its relay thread wakes through it
+                    self._relayed.close()
+            finally:
+                self._pool.close()
+                self._waker.close()
             self._run_closes()
         return undelivered
 
