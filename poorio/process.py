@@ -6,7 +6,11 @@ first spawn, not with poorio).  Each ``PIPE`` is a pipe poorio makes itself:
 the child's end goes to ``Popen`` and is closed in the parent right after
 the spawn; the parent's end becomes a ``poorio.streams.FdStream``
 (non-blocking, close-on-exec -- the child's end is a different open file
-description, so it stays blocking for the child).  Other values (``None``:
+description, so it stays blocking for the child).  On Windows, where
+WSAPoll cannot wait on pipes, the pipe is an overlapped named pipe and
+the parent's end a ``ProactorStream`` read and written through the
+scheduler's completion port; the child's end is an ordinary synchronous
+handle.  Other values (``None``:
 inherit, ``DEVNULL``, ``STDOUT`` for stderr, an fd, a file object) pass to
 ``Popen`` unchanged.
 
@@ -35,9 +39,9 @@ from ._core.cancel import CancelScope
 from .errors import ClosedResourceError
 from ._core.group import Group
 from .platform import pidfd as _pidfd
-from .platform.facts import POLLS_PIPES
+from .platform.facts import PIPES_ARE_OPERATIONS, POLLS_PIPES
 from ._core import notify_closing
-from .streams import FdStream
+from .streams import FdStream, overlapped_pipe
 from .sync import Cond
 
 __all__ = ["PIPE", "DEVNULL", "STDOUT", "Process", "open_process", "run_process"]
@@ -178,7 +182,7 @@ async def open_process(args, *, stdin=None, stdout=None, stderr=None, **options)
         ValueError: ``args`` is empty.
         TypeError: ``args`` is not a sequence or string, or a text-mode option was given.
         NotImplementedError: ``PIPE`` where the pools cannot wait on pipes
-            (WSAPoll, on Windows: sockets only).
+            and there is no completion port either (no such platform today).
     """
     if isinstance(args, (str, bytes, os.PathLike)):
         if not os.fspath(args):
@@ -193,7 +197,9 @@ async def open_process(args, *, stdin=None, stdout=None, stderr=None, **options)
     for name in _TEXT_OPTIONS:
         if options.get(name):
             raise TypeError(f"poorio processes carry bytes: {name}= is not supported")
-    if not POLLS_PIPES and any(isinstance(spec, int) and spec == PIPE for spec in (stdin, stdout, stderr)):
+    if not (POLLS_PIPES or PIPES_ARE_OPERATIONS) and any(
+        isinstance(spec, int) and spec == PIPE for spec in (stdin, stdout, stderr)
+    ):  # pragma: no cover - no platform today: Windows has its completion port
         raise NotImplementedError(
             "poorio cannot stream a child's pipes here: this platform's pools wait on sockets only; "
             "pass files or DEVNULL, or run subprocess.run in a worker thread (poorio.run_in_thread)"
@@ -201,36 +207,69 @@ async def open_process(args, *, stdin=None, stdout=None, stderr=None, **options)
     import subprocess  # imports select and selectors: only for programs that spawn
 
     options.setdefault("close_fds", True)
-    parent = []  # our ends, closed if the spawn fails
+    mine = []  # our ends, as streams: closed if the spawn fails
     child = []  # the child's ends, closed in the parent after the spawn
     try:
         specs = []
         for spec, child_reads in ((stdin, True), (stdout, False), (stderr, False)):
             if isinstance(spec, int) and spec == PIPE:
-                r, w = os.pipe()  # both ends close-on-exec; Popen dup2()s the child's onto 0/1/2
-                mine, theirs = (w, r) if child_reads else (r, w)
-                parent.append(mine)
+                theirs, stream = _pipe_for_child(child_reads)
+                mine.append(stream)
                 child.append(theirs)
-                specs.append((theirs, mine))
+                specs.append((theirs, stream))
             else:
                 specs.append((spec, None))
         popen = subprocess.Popen(args, stdin=specs[0][0], stdout=specs[1][0], stderr=specs[2][0], **options)
     except BaseException:
-        for fd in parent + child:
+        for stream in mine:
+            stream.close()
+        for fd in child:
             os.close(fd)
         raise
     for fd in child:
         os.close(fd)
     try:
         pidfd = _open_pidfd(popen.pid)
-        streams = [FdStream(mine) if mine is not None else None for _, mine in specs]
     except BaseException:
-        for fd in parent:
-            os.close(fd)
+        for stream in mine:
+            stream.close()
         popen.kill()
         popen.wait()  # SIGKILL: the reap is immediate
         raise
-    return Process(popen, *streams, pidfd)
+    return Process(popen, *(stream for _, stream in specs), pidfd)
+
+
+def _pipe_for_child(child_reads: bool) -> tuple:
+    """A new pipe: (the child's end, an fd for ``Popen``; our end, a stream).
+
+    Where the pools wait on pipes, an ``os.pipe()``: both ends close-on-exec
+    (``Popen`` dup2()s the child's onto 0/1/2), ours made non-blocking (the
+    child's is another open file description: it stays blocking).  On
+    Windows an overlapped end for us, a ``ProactorStream``, and a
+    synchronous one for the child (see ``iocp.pipe``), as a C runtime fd.
+    """
+    if PIPES_ARE_OPERATIONS:  # pragma: no cover - Windows (and Wine)
+        import msvcrt
+
+        from .platform.iocp import close_handle
+
+        reader, writer = overlapped_pipe((not child_reads, child_reads))
+        ours, theirs = (writer, reader) if child_reads else (reader, writer)
+        try:
+            # The fd owns the handle from here: os.close() closes both.
+            return msvcrt.open_osfhandle(theirs, os.O_RDONLY if child_reads else os.O_WRONLY), ours
+        except BaseException:
+            ours.close()
+            close_handle(theirs)
+            raise
+    r, w = os.pipe()
+    ours, theirs = (w, r) if child_reads else (r, w)
+    try:
+        return theirs, FdStream(ours)
+    except BaseException:
+        os.close(r)
+        os.close(w)
+        raise
 
 
 _pidfds_work = True  # False once pidfd_open said "not here": do not ask again

@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import os
 
-from .errors import BrokenResourceError, ClosedResourceError, IncompleteReadError, LimitOverrunError
+from ._core.traps import current_scheduler, suspend
+from .errors import BrokenResourceError, BusyResourceError, ClosedResourceError, IncompleteReadError, LimitOverrunError
 from .waithooks import BLOCKING, FIBERS, FdWaits, WaitHook, blocking
 
 __all__ = [
     "Stream",
     "FdStream",
+    "ProactorStream",
     "BrokenResourceError",
     "WaitHook",
     "FdWaits",
@@ -550,16 +552,183 @@ class FdStream(Stream):
             waits.close_later(close)
 
 
+class ProactorStream(Stream):
+    """A stream over a pipe end whose reads and writes are operations the kernel completes.
+
+    Where readiness cannot wait on pipes -- WSAPoll, on Windows -- a pipe is
+    read and written the other way round: the fiber hands the kernel a
+    buffer and parks until it is done (IOCP there; io_uring on Linux works
+    the same way).  There is no readiness round trip and no ``EAGAIN``: a
+    read returns what the kernel read, a write what it wrote.  A cancelled
+    operation is asked to stop, and the fiber waits until the kernel has
+    let go of the buffer (see ``poorio._core.fiber``).
+
+    It owns the fd (a Windows HANDLE there) and closes it with ``close_fd``.
+    One fiber may read while another writes; a second reader (or writer)
+    at once gets ``BusyResourceError``.  Needs a scheduler whose
+    ``completes_io`` is true.
+    """
+
+    __slots__ = ("_fd", "_close_fd", "_reading", "_writing", "_schedulers")
+
+    def __init__(self, fd: int, *, close_fd=os.close) -> None:
+        self._init_stream()
+        self._fd = fd  # -1 once closed
+        self._close_fd = close_fd
+        self._reading = None  # the read in flight (an Operation), if any
+        self._writing = None
+        self._schedulers: list = []  # those that started operations on the fd: told when it closes
+
+    async def _operate(self, reading: bool, buffer) -> int:
+        fd = self._fd
+        if fd < 0:
+            raise ClosedResourceError(f"{type(self).__name__} is closed")
+        if (self._reading if reading else self._writing) is not None:
+            raise BusyResourceError(f"another fiber is already {'reading' if reading else 'writing'} fd {fd}")
+        scheduler = current_scheduler()
+        if scheduler not in self._schedulers:
+            self._schedulers.append(scheduler)
+
+        def start(susp) -> None:
+            if reading:
+                self._reading = susp.start_read(fd, buffer, -1)
+            else:
+                self._writing = susp.start_write(fd, buffer, -1)
+
+        try:
+            return await suspend(start, self)
+        except OSError as error:
+            if self._fd < 0:  # closed under the operation: the kernel's ECANCELED is ours to name
+                raise ClosedResourceError(f"{type(self).__name__} was closed") from error
+            raise
+        finally:
+            if reading:
+                self._reading = None
+            else:
+                self._writing = None
+
+    async def read_some(self, max_bytes: int = DEFAULT_READ_SIZE) -> bytes:
+        """Up to ``max_bytes`` bytes, from one kernel read; ``b""`` means end of stream.
+
+        Raises:
+            ClosedResourceError: the stream is closed, or was closed while reading.
+            BusyResourceError: another fiber is reading.
+            OSError: from the kernel, unmodified.
+            Cancelled: the fiber was cancelled (then nothing was read).
+        """
+        if max_bytes.__class__ is not int or not 0 < max_bytes <= READ_SIZE_LIMIT:
+            max_bytes = check_read_size(max_bytes)
+        if self._rbuf:
+            return self._take(max_bytes)
+        buffer = bytearray(max_bytes)
+        n = await self._operate(True, buffer)
+        return bytes(buffer) if n == max_bytes else bytes(buffer[:n])
+
+    async def read_into(self, buffer) -> int:
+        """Read into ``buffer`` (a writable bytes-like) with one kernel read; 0 means end of stream.
+
+        Raises:
+            As ``read_some``.
+        """
+        view = writable_view(buffer)
+        if self._rbuf:
+            n = min(len(view), len(self._rbuf))
+            view[:n] = self._take(n)
+            return n
+        if not len(view):
+            return 0
+        return await self._operate(True, view)
+
+    async def write_some(self, data) -> int:
+        """Write a prefix of ``data`` with one kernel write; return how many bytes went out.
+
+        Raises:
+            ClosedResourceError: the stream is closed, or was closed while writing.
+            BrokenResourceError: an earlier ``write_all`` was interrupted part-way.
+            BusyResourceError: another fiber is writing.
+            OSError: from the kernel, unmodified (``EPIPE``...).
+            Cancelled: the fiber was cancelled (some bytes may have gone out
+                if the kernel finished first: then the count is returned instead).
+        """
+        if self._broken is not None:
+            raise BrokenResourceError(self._broken)
+        if type(data) is not bytes:
+            data = byte_view(data)  # bytes go as they are: pinning a read-only view would copy it
+        if not len(data):
+            return 0
+        return await self._operate(False, data)
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` was called."""
+        return self._fd < 0
+
+    def fileno(self) -> int:
+        """The fd (a HANDLE on Windows); do not read or close it yourself."""
+        return self._fd
+
+    def close(self) -> None:
+        """Close the stream now; a read or write in flight ends with ``ClosedResourceError``.
+
+        The operations are asked to stop first; each still completes once,
+        and its buffer stays the kernel's until then.  Closing twice is fine.
+        """
+        fd = self._fd
+        if fd < 0:
+            return
+        self._fd = -1
+        self._rbuf = b""
+        try:
+            for op in (self._reading, self._writing):
+                if op is not None:
+                    op.interrupt()
+            for scheduler in self._schedulers:
+                scheduler.notify_closing(fd)  # the number may come back as another handle
+        finally:
+            self._schedulers = []
+            self._close_fd(fd)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} fd={self._fd}{' closed' if self._fd < 0 else ''}>"
+
+
 def pipe(*, wait: WaitHook | None = None) -> tuple:
     """A new pipe as ``(reader, writer)`` streams; both ends close-on-exec and non-blocking.
 
+    On Windows, where WSAPoll cannot wait on a pipe, they are
+    ``ProactorStream``s over an overlapped pipe (IOCP), for fibers only:
+    ``wait`` must be left alone there.
+
     Raises:
-        OSError: from ``pipe2``/``pipe``, unmodified (e.g. ``EMFILE``).
+        OSError: from ``pipe2``/``pipe`` (``CreateNamedPipeW``), unmodified (e.g. ``EMFILE``).
+        NotImplementedError: a ``wait`` hook on Windows.
     """
+    from .platform.facts import PIPES_ARE_OPERATIONS  # imports socket: not at import poorio
+
+    if PIPES_ARE_OPERATIONS:  # pragma: no cover - Windows (and Wine)
+        return overlapped_pipe((True, True), wait)
     r, w = os.pipe()  # os.pipe makes both ends non-inheritable (O_CLOEXEC)
     try:
         return FdStream(r, wait=wait), FdStream(w, wait=wait)
     except BaseException:
         os.close(r)
         os.close(w)
+        raise
+
+
+def overlapped_pipe(overlapped: tuple, wait: WaitHook | None = None) -> tuple:  # pragma: no cover - Windows
+    """Windows: (reader, writer) of a new pipe, a ``ProactorStream`` for each end ``overlapped`` names, else the bare HANDLE.
+
+    A synchronous end is for a child process (see ``iocp.pipe``).
+    """
+    if wait is not None and wait is not FIBERS:
+        raise NotImplementedError("Windows pipes are IOCP operations, which only fibers can wait for")
+    from .platform import iocp
+
+    ends = iocp.pipe(overlapped)
+    try:
+        return tuple(ProactorStream(h, close_fd=iocp.close_handle) if o else h for h, o in zip(ends, overlapped))
+    except BaseException:
+        for handle in ends:
+            iocp.close_handle(handle)
         raise

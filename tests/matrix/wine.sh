@@ -45,14 +45,15 @@ WHEELS=$WORK/wheels
 # shellcheck source=tests/matrix/verdict.sh
 . "$ROOT/tests/matrix/verdict.sh"
 
-# Left out: test_process and test_system (poorio streams a child's pipes and
-# stdio only where a pool waits on pipes; test_process_portable, which runs,
-# checks the rest and the clear error), test_streams (its streams are
-# pipes, which WSAPoll cannot poll), test_pool_differential (its oracle is
+# Left out: test_process and test_system (POSIX signals and wait mechanisms,
+# and stdio served by polling; test_process_portable, which runs, streams a
+# child's pipes through the completion port), test_streams (its streams are
+# os.pipe() ends, which WSAPoll cannot poll; test_proactor_streams runs the
+# overlapped pipes Windows gets instead), test_pool_differential (its oracle is
 # select.poll), test_tls (needs the openssl command), test_benchmarks_smoke
 # (POSIX resource limits and a C compiler), test_kqueue.
 TESTS=(
-    tests/test_wsapoll.py tests/test_pool.py tests/test_abi_portable.py tests/test_abi.py tests/test_proactor.py tests/test_iocp.py tests/test_demo_proactor.py
+    tests/test_wsapoll.py tests/test_pool.py tests/test_abi_portable.py tests/test_abi.py tests/test_proactor.py tests/test_iocp.py tests/test_demo_proactor.py tests/test_proactor_streams.py
     tests/test_platform_choice.py tests/test_layering.py tests/test_smoke.py
     tests/test_events.py tests/test_events_lazy.py tests/test_events_signals.py
     tests/test_events_threads.py tests/test_events_timers.py
