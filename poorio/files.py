@@ -16,8 +16,10 @@ unknown): a cancelled fiber finishes its call and sees ``Cancelled`` at its
 next suspension point; one already cancelled does not start a call.
 ``aclose`` always closes, even in a cancelled fiber.
 
-**Without threads, on io_uring.**  Where the scheduler's backend has a
-proactor (``Scheduler.completes_io``: the ``uring`` backend), the calls
+**Without threads, on io_uring and IOCP.**  Where the scheduler's backend has a
+proactor (``Scheduler.completes_io``: the ``uring`` backend, and IOCP
+on Windows -- through an overlapped twin of the file's handle made for
+each operation, since ``open()`` makes synchronous handles), the calls
 that move bytes go to the kernel as operations instead of to a thread:
 ``pread``/``pwrite`` on any binary file, and ``read(n)``/``readinto``/
 ``write`` on an unbuffered one (``buffering=0``: an ``io.FileIO``, whose
@@ -26,7 +28,7 @@ kernel to stop, and the fiber waits for the operation's one completion
 before its buffer is let go -- with ``Cancelled`` if the kernel stopped
 it, with the result if it had finished (the bytes moved; the scope raises
 at the next suspension point).  So reads of a FIFO wrapped unbuffered can
-be given up on.  Everything else (text, buffered reads, ``readline``,
+be given up on (io_uring: Windows cannot reopen a pipe overlapped).  Everything else (text, buffered reads, ``readline``,
 ``seek``...) stays in the worker pool.  ``benchmarks/bench_files.py``
 measures the difference.
 
@@ -42,7 +44,9 @@ import io
 import os
 
 from ._core.cancel import CancelScope
+from ._core import notify_closing
 from ._core.traps import current_scheduler, suspend
+from .platform import file_operand
 from .sync import Lock
 from .threads import run_in_thread
 
@@ -132,7 +136,26 @@ class AsyncFile:
         """Park on ``start``'s operation on the file's fd (the caller holds the lock); the count of bytes moved."""
         raw = self._raw
         fd = raw.fileno()  # ValueError if closed, as the file object's own call would raise
-        return await suspend(lambda susp: start(susp, fd, buffer, offset), _Transfer(raw, start, offset))
+        writing = start is _start_write
+        target, release, positioned = file_operand(fd, writing)
+        if release is None:  # the common case: the fd itself, and -1 is its position
+            return await suspend(lambda susp: start(susp, target, buffer, offset), _Transfer(raw, start, offset))
+        try:
+            # A twin handle (Windows): it has no position, so -1 is made the
+            # file object's, and the position is moved after, as a read or
+            # write would.  An append-mode write goes to the end (-1 there).
+            at = offset
+            if offset < 0 and not (writing and "a" in raw.mode) and not positioned:
+                at = raw.tell()
+            count = await suspend(lambda susp: start(susp, target, buffer, at), _Transfer(raw, start, offset))
+            if at >= 0 > offset:
+                raw.seek(at + count)
+            elif at < 0:
+                raw.seek(0, os.SEEK_END)  # where an append leaves the position
+            return count
+        finally:
+            notify_closing(target)  # the proactor forgets the handle before its number is free again
+            release(target)
 
     async def _read_op(self, size: int, offset: int) -> bytes:
         """One proactor read of ``size`` bytes, handed out as ``bytes``.
@@ -166,7 +189,7 @@ class AsyncFile:
         self._binary("pread")
         if size < 0 or offset < 0:
             raise ValueError(f"pread() needs size and offset >= 0, not {size!r} and {offset!r}")
-        if current_scheduler().completes_io:
+        if self._raw.readable() and current_scheduler().completes_io:
             return await self._read_op(size, offset)
         return await self._call(_pread, self._raw, size, offset)
 
@@ -185,7 +208,7 @@ class AsyncFile:
         self._binary("pwrite")
         if offset < 0:
             raise ValueError(f"pwrite() needs an offset >= 0, not {offset!r}")
-        if current_scheduler().completes_io:
+        if self._raw.writable() and current_scheduler().completes_io:
             return await self._operate(_start_write, data, offset)
         return await self._call(_pwrite, self._raw, data, offset)
 

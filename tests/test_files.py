@@ -13,9 +13,9 @@ import pytest
 
 from fiber_helpers import backend, run  # noqa: F401 (fixtures)
 import poorio
-from poorio import CancelScope, Group, move_on_after, sleep, spawn
+from poorio import CancelScope, Group, current_scheduler, move_on_after, sleep, spawn
 from poorio.files import open_file, wrap_file
-from poorio.platform import backends
+from poorio.platform import backends, iocp
 
 
 def test_write_then_read_text(tmp_path, backend):
@@ -222,6 +222,42 @@ def test_positional_and_unbuffered_calls_on_every_backend(tmp_path, backend):
             await f.pread(1, 0)  # closed
 
     run(main, backend=backend)
+
+
+PROACTOR = "uring" if "uring" in backends() else None  # None: the default, which has IOCP on Windows
+needs_proactor = pytest.mark.skipif(PROACTOR is None and not iocp.available(), reason="no proactor here")
+
+
+@needs_proactor
+def test_file_calls_are_kernel_operations_and_keep_the_position_where_there_is_a_proactor(tmp_path):
+    """io_uring, or IOCP through a twin handle per operation: no worker thread, and the position moves as it would."""
+    path = tmp_path / "k.bin"
+
+    async def main():
+        scheduler = current_scheduler()
+        assert scheduler.completes_io
+        async with await open_file(path, "wb", buffering=0) as f:
+            writer = spawn(f.write, b"0123456789")
+            await sleep(0)  # the writer has handed its write to the kernel and parked
+            in_flight = scheduler.notifier.statistics().operations
+            assert await writer.join() == 10 and await f.tell() == 10
+        async with await open_file(path, "ab", buffering=0) as f:
+            assert await f.write(b"tail") == 4  # appended, whatever the position said
+            assert await f.tell() == 14
+        async with await open_file(path, "r+b", buffering=0) as f:  # not append: Linux's pwrite appends there
+            assert await f.pwrite(b"AB", 0) == 2 and await f.tell() == 0
+        async with await open_file(path, "rb", buffering=0) as f:
+            assert await f.seek(3) == 3
+            assert await f.read(4) == b"3456" and await f.tell() == 7
+            assert await f.pread(4, 0) == b"AB23" and await f.tell() == 7
+            assert await f.read() == b"789tail"
+        async with await open_file(path, "rb") as f:  # read-only: pwrite is the OS's refusal, not a twin's write
+            with pytest.raises(OSError):
+                await f.pwrite(b"no", 0)
+        return in_flight
+
+    assert run(main, backend=PROACTOR) == 1
+    assert path.read_bytes() == b"AB23456789tail"
 
 
 @needs_uring
