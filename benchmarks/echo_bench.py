@@ -44,6 +44,8 @@ ECHO_IMPLS = (
          note="listen_tcp, accept, read_some/write_all in a Group: the documented API"),
     Impl("poorio-fibers-uring", ("poorio:listen_tcp", "benchmarks.needs_uring"),
          note="the same fibers on the uring backend (sockets stay on readiness: one-shot polls on the ring)"),
+    Impl("poorio-fibers-uring-ops", ("poorio.streams:ProactorStream", "benchmarks.needs_uring"),
+         note="the same fibers, each socket a ProactorStream: receives and sends as io_uring operations"),
     Impl("poorio-rawfibers", ("poorio:wait_readable", "poorio:Group"), quick=CPYTHON_ONLY,
          note="sock.recv/send, and poorio.wait_readable on EAGAIN: the seeds' YieldForIo pattern"),
     Impl("poorio-events", ("poorio.events:EventSet",), quick=CPYTHON_ONLY, note="event-set callbacks, no fibers"),

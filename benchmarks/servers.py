@@ -217,6 +217,7 @@ def _impls() -> dict:
         "poorio-events": p.poorio_events,
         "poorio-fibers": p.poorio_fibers,
         "poorio-fibers-uring": p.poorio_fibers_uring,
+        "poorio-fibers-uring-ops": p.poorio_fibers_uring_ops,
         "poorio-aio-streams": poorio_aio_streams,
         "poorio-aio-protocol": poorio_aio_protocol,
     }

@@ -8,7 +8,9 @@ until the process ends.  Only public names are used -- ``poorio.run``,
 moves underneath them.
 
 * ``poorio_fibers``: the documented way, IO objects in a ``Group``;
-  ``poorio_fibers_uring``: the same on the ``uring`` backend.
+  ``poorio_fibers_uring``: the same on the ``uring`` backend;
+  ``poorio_fibers_uring_ops``: there, each socket a ``ProactorStream``
+  (receives and sends as io_uring operations, no readiness).
 * ``poorio_rawfibers``: the seeds' YieldForIo pattern users write by hand:
   ``sock.recv`` until EAGAIN, then ``await poorio.wait_readable(sock)``.
 * ``poorio_events``: event-set callbacks, no fibers.
@@ -185,6 +187,41 @@ def poorio_fibers(backend: str | None = None) -> None:
 def poorio_fibers_uring() -> None:
     """The same fibers on the ``uring`` backend: readiness from the ring's one-shot polls, re-armed."""
     poorio_fibers("uring")
+
+
+def poorio_fibers_uring_ops() -> None:
+    """Fibers whose sockets are read and written as io_uring operations (``ProactorStream``), no readiness."""
+    import os
+
+    import poorio
+    from poorio.streams import ProactorStream
+
+    async def handle(accepted):
+        fd = os.dup(accepted.fileno())  # the accepted stream keeps no registration once closed
+        accepted.close()
+        os.set_blocking(fd, True)  # the kernel waits inside the operation, not with EAGAIN
+        stream = ProactorStream(fd)
+        read_some, write_all = stream.read_some, stream.write_all
+        try:
+            while True:
+                data = await read_some(CHUNK)
+                if not data:
+                    break
+                await write_all(data)
+        except OSError:
+            pass
+        finally:
+            stream.close()
+
+    async def main():
+        listener = await poorio.listen_tcp(HOST, 0, backlog=BACKLOG, nodelay=True)
+        announce(listener.local_address[1])
+        accept = listener.accept
+        async with poorio.Group() as group:
+            while True:
+                group.spawn(handle, await accept())
+
+    poorio.run(main, capacity=BACKLOG + 64, backend="uring")
 
 
 def poorio_events() -> None:
