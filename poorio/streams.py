@@ -569,7 +569,7 @@ class ProactorStream(Stream):
     ``completes_io`` is true.
     """
 
-    __slots__ = ("_fd", "_close_fd", "_reading", "_writing", "_schedulers")
+    __slots__ = ("_fd", "_close_fd", "_reading", "_writing", "_scheduler", "_scratch")
 
     def __init__(self, fd: int, *, close_fd=os.close) -> None:
         self._init_stream()
@@ -577,7 +577,11 @@ class ProactorStream(Stream):
         self._close_fd = close_fd
         self._reading = None  # the read in flight (an Operation), if any
         self._writing = None
-        self._schedulers: list = []  # those that started operations on the fd: told when it closes
+        self._scheduler = None  # the one whose proactor has seen the fd: told when it closes
+        # read_some's buffer, kept: a fresh one zeroed per read costs more
+        # than the read.  A read in flight holds its buffer anyway, so a
+        # stream that mostly waits to read holds no more memory for it.
+        self._scratch = None
 
     async def _operate(self, reading: bool, buffer) -> int:
         fd = self._fd
@@ -586,8 +590,10 @@ class ProactorStream(Stream):
         if (self._reading if reading else self._writing) is not None:
             raise BusyResourceError(f"another fiber is already {'reading' if reading else 'writing'} fd {fd}")
         scheduler = current_scheduler()
-        if scheduler not in self._schedulers:
-            self._schedulers.append(scheduler)
+        if scheduler is not self._scheduler:
+            if self._scheduler is not None:  # a Windows handle belongs to one completion port for good
+                raise RuntimeError(f"{self!r} belongs to the scheduler that first used it, not this one")
+            self._scheduler = scheduler
 
         def start(susp) -> None:
             if reading:
@@ -620,9 +626,11 @@ class ProactorStream(Stream):
             max_bytes = check_read_size(max_bytes)
         if self._rbuf:
             return self._take(max_bytes)
-        buffer = bytearray(max_bytes)
-        n = await self._operate(True, buffer)
-        return bytes(buffer) if n == max_bytes else bytes(buffer[:n])
+        buffer = self._scratch
+        if buffer is None or len(buffer) != max_bytes:
+            buffer = self._scratch = bytearray(max_bytes)
+        n = await self._operate(True, buffer)  # one reader at a time, and it waits for its completion
+        return bytes(buffer) if n == max_bytes else bytes(memoryview(buffer)[:n])
 
     async def read_into(self, buffer) -> int:
         """Read into ``buffer`` (a writable bytes-like) with one kernel read; 0 means end of stream.
@@ -682,11 +690,20 @@ class ProactorStream(Stream):
             for op in (self._reading, self._writing):
                 if op is not None:
                     op.interrupt()
-            for scheduler in self._schedulers:
-                scheduler.notify_closing(fd)  # the number may come back as another handle
+            if self._scheduler is not None:
+                self._scheduler.notify_closing(fd)  # the number may come back as another handle
         finally:
-            self._schedulers = []
             self._close_fd(fd)
+
+    def __del__(self) -> None:
+        fd = getattr(self, "_fd", -1)
+        if fd < 0:
+            return
+        close, scheduler = self._close_fd, self._scheduler
+        # A finalizer runs at any moment, so the proactor is told through
+        # the notifier's thread-safe queue, which closes the fd after.
+        if scheduler is None or not scheduler.notifier.defer_close(fd, lambda: close(fd)):
+            close(fd)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} fd={self._fd}{' closed' if self._fd < 0 else ''}>"

@@ -8,6 +8,7 @@ backend, so CI exercises it natively too.
 from __future__ import annotations
 
 import errno
+import gc
 import os
 import sys
 
@@ -152,6 +153,39 @@ def test_the_end_of_the_pipe_reads_empty_and_writing_without_a_reader_is_the_ker
     data, end, error = go(main)
     assert (data, end) == (b"last", b"")
     assert error.errno == errno.EPIPE  # BrokenPipeError; winerror 109 or 232 on Windows
+
+
+@pytest.mark.skipif(WINDOWS, reason="a closed handle number cannot be told from a live one by fstat")
+def test_a_stream_nobody_closes_is_closed_once_collected_through_the_notifier():
+    async def main():
+        reader, writer = make_pipe()
+        await writer.write_all(b"x")
+        assert await reader.read_some() == b"x"
+        fds = reader.fileno(), writer.fileno()
+        del reader, writer
+        gc.collect()
+        await sleep(0.01)  # the next collect tells the proactor, then closes
+        return fds
+
+    for fd in go(main):
+        with pytest.raises(OSError):
+            os.fstat(fd)
+
+
+def test_read_some_reuses_its_buffer_but_hands_out_fresh_bytes():
+    async def main():
+        reader, writer = make_pipe()
+        try:
+            await writer.write_all(b"first")
+            first = await reader.read_some(16)
+            await writer.write_all(b"second!")
+            second = await reader.read_some(16)
+            return first, second
+        finally:
+            reader.close()
+            writer.close()
+
+    assert go(main) == (b"first", b"second!")
 
 
 @pytest.mark.skipif(WINDOWS, reason="every Windows scheduler has a completion port")

@@ -281,7 +281,7 @@ class Notifier:
     def defer_close(self, fd: int, close) -> bool:
         """Have the next ``collect`` drop ``fd`` and then call ``close()``; False if the notifier is closed.
 
-        Thread-safe; for ``KeptFd.close_later``.  The fd stays open until its
+        Thread-safe; for ``KeptFd.close_later`` (and finalizers: the proactor forgets the fd too).  The fd stays open until its
         registration is gone, so its number cannot be reused meanwhile.
         """
         if self._closed:
@@ -597,6 +597,8 @@ class Notifier:
             except IndexError:  # another thread took the last one
                 return
             try:
+                if self._proactor is not None and not self._closed:
+                    self._proactor.forget(fd)
                 rec = self._fds.get(fd)
                 if rec is not None and rec.reader is None and rec.writer is None and not self._closed:
                     self._drop(fd)
