@@ -156,11 +156,16 @@ def poorio_rawfibers() -> None:
     poorio.run(main, capacity=BACKLOG + 64)
 
 
-def poorio_fibers(backend: str | None = None) -> None:
-    """Fibers on poorio's IO objects, the documented way: ``listen_tcp``, ``accept``, ``read_some``/``write_all`` in a ``Group``."""
+def poorio_fibers(backend: str | None = None, wrap=None) -> None:
+    """Fibers on poorio's IO objects, the documented way: ``listen_tcp``, ``accept``, ``read_some``/``write_all`` in a ``Group``.
+
+    ``wrap``: turns each accepted stream into the stream to serve.
+    """
     import poorio
 
     async def handle(stream):
+        if wrap is not None:
+            stream = wrap(stream)
         read_some, write_all = stream.read_some, stream.write_all
         try:
             while True:
@@ -190,38 +195,18 @@ def poorio_fibers_uring() -> None:
 
 
 def poorio_fibers_uring_ops() -> None:
-    """Fibers whose sockets are read and written as io_uring operations (``ProactorStream``), no readiness."""
+    """The same fibers on the ``uring`` backend, each socket a ``ProactorStream``: receives and sends as operations."""
     import os
 
-    import poorio
     from poorio.streams import ProactorStream
 
-    async def handle(accepted):
+    def as_operations(accepted):
         fd = os.dup(accepted.fileno())  # the accepted stream keeps no registration once closed
         accepted.close()
         os.set_blocking(fd, True)  # the kernel waits inside the operation, not with EAGAIN
-        stream = ProactorStream(fd)
-        read_some, write_all = stream.read_some, stream.write_all
-        try:
-            while True:
-                data = await read_some(CHUNK)
-                if not data:
-                    break
-                await write_all(data)
-        except OSError:
-            pass
-        finally:
-            stream.close()
+        return ProactorStream(fd)
 
-    async def main():
-        listener = await poorio.listen_tcp(HOST, 0, backlog=BACKLOG, nodelay=True)
-        announce(listener.local_address[1])
-        accept = listener.accept
-        async with poorio.Group() as group:
-            while True:
-                group.spawn(handle, await accept())
-
-    poorio.run(main, capacity=BACKLOG + 64, backend="uring")
+    poorio_fibers("uring", as_operations)
 
 
 def poorio_events() -> None:

@@ -317,7 +317,32 @@ class Stream:
         self.close()
 
 
-class FdStream(Stream):
+class _OwnsFd(Stream):
+    """A stream that owns one fd (or Windows HANDLE), -1 once closed."""
+
+    __slots__ = ("_fd",)
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` was called."""
+        return self._fd < 0
+
+    def fileno(self) -> int:
+        """The fd (a HANDLE for a Windows pipe), for interop (``poorio.selector``...); do not read or close it yourself."""
+        return self._fd
+
+    def _release_fd(self) -> int:
+        """Mark the stream closed and drop what was read ahead; the fd it held (-1: it was closed already)."""
+        fd = self._fd
+        self._fd = -1
+        self._rbuf = b""
+        return fd
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} fd={self._fd}{' closed' if self._fd < 0 else ''}>"
+
+
+class FdStream(_OwnsFd):
     """A stream over a kernel fd: a pipe end here, a socket in ``poorio.net``; it owns the fd.
 
     ``read_some``/``read_into``/``write_some`` make one non-blocking syscall
@@ -332,7 +357,7 @@ class FdStream(Stream):
     must do so too.
     """
 
-    __slots__ = ("_fd", "_wait", "_waits", "_streak", "_drained")
+    __slots__ = ("_wait", "_waits", "_streak", "_drained")
 
     def __init__(self, fd: int, *, wait: WaitHook | None = None) -> None:
         os.set_blocking(fd, False)
@@ -483,15 +508,6 @@ class FdStream(Stream):
             if self._fd < 0:
                 raise ClosedResourceError(f"{type(self).__name__} was closed")
 
-    @property
-    def closed(self) -> bool:
-        """Whether ``close()`` was called."""
-        return self._fd < 0
-
-    def fileno(self) -> int:
-        """The fd, for interop (``poorio.selector``, ``wait_readable``); do not read or close it yourself."""
-        return self._fd
-
     def close(self) -> None:
         """Close the stream now; fibers waiting on it wake with ``ClosedResourceError``.
 
@@ -499,18 +515,13 @@ class FdStream(Stream):
         closed, so no registration outlives it and a reused fd number is
         never confused with this one.
         """
-        fd = self._fd
+        fd = self._release_fd()
         if fd < 0:
             return
-        self._fd = -1
-        self._rbuf = b""
         try:
             self._wait.closing(fd)
         finally:
             self._close_fd(fd)
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} fd={self._fd}{' closed' if self._fd < 0 else ''}>"
 
     def _recv(self, n: int) -> bytes:
         return os.read(self._fd, n)
@@ -552,7 +563,7 @@ class FdStream(Stream):
             waits.close_later(close)
 
 
-class ProactorStream(Stream):
+class ProactorStream(_OwnsFd):
     """A stream over a pipe end whose reads and writes are operations the kernel completes.
 
     Where readiness cannot wait on pipes -- WSAPoll, on Windows -- a pipe is
@@ -569,7 +580,7 @@ class ProactorStream(Stream):
     ``completes_io`` is true.
     """
 
-    __slots__ = ("_fd", "_close_fd", "_reading", "_writing", "_scheduler", "_scratch")
+    __slots__ = ("_close_fd", "_reading", "_writing", "_scheduler", "_scratch")
 
     def __init__(self, fd: int, *, close_fd=os.close) -> None:
         self._init_stream()
@@ -666,26 +677,15 @@ class ProactorStream(Stream):
             return 0
         return await self._operate(False, data)
 
-    @property
-    def closed(self) -> bool:
-        """Whether ``close()`` was called."""
-        return self._fd < 0
-
-    def fileno(self) -> int:
-        """The fd (a HANDLE on Windows); do not read or close it yourself."""
-        return self._fd
-
     def close(self) -> None:
         """Close the stream now; a read or write in flight ends with ``ClosedResourceError``.
 
         The operations are asked to stop first; each still completes once,
         and its buffer stays the kernel's until then.  Closing twice is fine.
         """
-        fd = self._fd
+        fd = self._release_fd()
         if fd < 0:
             return
-        self._fd = -1
-        self._rbuf = b""
         try:
             for op in (self._reading, self._writing):
                 if op is not None:
@@ -704,9 +704,6 @@ class ProactorStream(Stream):
         # the notifier's thread-safe queue, which closes the fd after.
         if scheduler is None or not scheduler.notifier.defer_close(fd, lambda: close(fd)):
             close(fd)
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} fd={self._fd}{' closed' if self._fd < 0 else ''}>"
 
 
 def pipe(*, wait: WaitHook | None = None) -> tuple:
