@@ -26,7 +26,7 @@ The suspension API, for the layers above (ops, IO objects, threads)::
     susp.on_wake(callback)                # cleanup, run once on completion
     susp.expect_thread(); susp.complete_threadsafe(value)   # from another thread
     susp.start_read(fd, buffer, offset)   # complete with what the kernel read
-    susp.start_write(fd, data, offset)    # (a proactor's operation: io_uring)
+    susp.start_write(fd, data, offset)    # (a proactor's operation: io_uring, IOCP)
 
 **An operation the kernel completes owns its buffer until it is done.**
 Cancelling a fiber parked on ``start_read``/``start_write`` cannot just

@@ -368,7 +368,7 @@ class Scheduler:
 
     @property
     def completes_io(self) -> bool:
-        """Whether the backend has a proactor, so a suspension can ``start_read``/``start_write`` (io_uring)."""
+        """Whether there is a proactor, so a suspension can ``start_read``/``start_write`` (io_uring; IOCP on Windows)."""
         return self._notifier.completes_io
 
     @property
