@@ -19,6 +19,11 @@ coroutines with ``blocking(...)``.  A stream asks its hook once, at birth,
 for the two awaitables it waits on (``WaitHook.waits``), and awaits them
 ever after.
 
+Where readiness cannot wait on a pipe (WSAPoll, on Windows), a stream works
+the other way round: ``ProactorStream`` hands the kernel the buffer and
+parks until the operation completes (the scheduler's proactor: a
+completion port there, io_uring on Linux).  Same interface, same helpers.
+
 What this module does not do: buffer writes, buffer reads beyond the one
 delimiter search of ``read_until`` (bytes read past a delimiter are kept and
 handed out first), or know anything about sockets (see ``poorio.net``).
