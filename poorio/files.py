@@ -16,7 +16,7 @@ unknown): a cancelled fiber finishes its call and sees ``Cancelled`` at its
 next suspension point; one already cancelled does not start a call.
 ``aclose`` always closes, even in a cancelled fiber.
 
-**Without threads, on io_uring and IOCP.**  Where the scheduler's backend has a
+**Without threads, on io_uring and IOCP.**  Where the scheduler has a
 proactor (``Scheduler.completes_io``: the ``uring`` backend, and IOCP
 on Windows -- through an overlapped twin of the file's handle made for
 each operation, since ``open()`` makes synchronous handles), the calls
@@ -28,8 +28,9 @@ kernel to stop, and the fiber waits for the operation's one completion
 before its buffer is let go -- with ``Cancelled`` if the kernel stopped
 it, with the result if it had finished (the bytes moved; the scope raises
 at the next suspension point).  So reads of a FIFO wrapped unbuffered can
-be given up on (io_uring: Windows cannot reopen a pipe overlapped).  Everything else (text, buffered reads, ``readline``,
-``seek``...) stays in the worker pool.  ``benchmarks/bench_files.py``
+be given up on (on io_uring: Windows cannot reopen a pipe overlapped).
+Everything else (text, buffered reads, ``readline``, ``seek``...) stays
+in the worker pool.  ``benchmarks/bench_files.py``
 measures the difference.
 
 The files are opened by Python's ``open``, so their fds are close-on-exec.

@@ -333,7 +333,7 @@ class _OwnsFd(Stream):
         return self._fd < 0
 
     def fileno(self) -> int:
-        """The fd (a HANDLE for a Windows pipe), for interop (``poorio.selector``...); do not read or close it yourself."""
+        """The fd (a HANDLE for a Windows pipe), for interop; do not read or close it yourself."""
         return self._fd
 
     def _release_fd(self) -> int:
@@ -736,9 +736,10 @@ def pipe(*, wait: WaitHook | None = None) -> tuple:
 
 
 def overlapped_pipe(overlapped: tuple, wait: WaitHook | None = None) -> tuple:  # pragma: no cover - Windows
-    """Windows: (reader, writer) of a new pipe, a ``ProactorStream`` for each end ``overlapped`` names, else the bare HANDLE.
+    """Windows: (reader, writer) of a new pipe; a ``ProactorStream`` for each end ``overlapped`` names.
 
-    A synchronous end is for a child process (see ``iocp.pipe``).
+    An end that is not overlapped is handed out as its bare HANDLE: it is
+    for a child process (see ``iocp.pipe``).
     """
     if wait is not None and wait is not FIBERS:
         raise NotImplementedError("Windows pipes are IOCP operations, which only fibers can wait for")

@@ -281,8 +281,9 @@ class Notifier:
     def defer_close(self, fd: int, close) -> bool:
         """Have the next ``collect`` drop ``fd`` and then call ``close()``; False if the notifier is closed.
 
-        Thread-safe; for ``KeptFd.close_later`` (and finalizers: the proactor forgets the fd too).  The fd stays open until its
-        registration is gone, so its number cannot be reused meanwhile.
+        Thread-safe; for ``KeptFd.close_later`` and finalizers.  The fd stays
+        open until its registration is gone (and the proactor has forgotten
+        it), so its number cannot be reused meanwhile.
         """
         if self._closed:
             return False

@@ -184,4 +184,3 @@ def file_operand(fd: int, write: bool) -> tuple:
     from . import iocp
 
     return iocp.reopen_overlapped(fd, write), iocp.close_handle, False
-
