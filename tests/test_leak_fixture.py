@@ -61,7 +61,7 @@ LEAKY = textwrap.dedent(
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the child check reads /proc")
 def test_each_kind_of_leak_fails_its_test_and_a_clean_test_passes(tmp_path):
-    for name in ("conftest.py", "_hang_guard.py"):
+    for name in ("conftest.py", "_hang_guard.py", "fd_support.py"):
         shutil.copy(os.path.join(HERE, name), tmp_path / name)
     (tmp_path / "test_leaky.py").write_text(LEAKY)
     proc = subprocess.run(

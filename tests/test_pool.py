@@ -21,6 +21,7 @@ import time
 import pytest
 
 from backend_support import ON_WINE, skip_unless_pipes
+from fd_support import open_fds as listed_fds
 import poorio.platform as platform
 from poorio.errors import AlreadyRegisteredError, ClosedResourceError, NotRegisteredError, PoolFullError
 from poorio.platform import ERROR, HANGUP, READABLE, WRITABLE, PoolStatistics, new_pool
@@ -173,20 +174,10 @@ def sigalrm(handler, first: float, interval: float = 0.0):
 
 def open_fds() -> set:
     """The fds open now -- not counting the one that listed them, closed by then."""
-    if sys.platform == "win32":  # under Wine, /proc/self/fd would be the host's table
-        pytest.skip("Windows has no fd table to list")
-    for folder in ("/proc/self/fd", "/dev/fd"):
-        if os.path.isdir(folder):
-            return {int(name) for name in os.listdir(folder) if _is_open(int(name))}
-    pytest.skip("cannot list this process's fds here")
-
-
-def _is_open(fd: int) -> bool:
-    try:
-        os.fstat(fd)
-    except OSError:
-        return False
-    return True
+    fds = listed_fds()
+    if fds is None:
+        pytest.skip("no fd table to list here")
+    return fds
 
 
 def closed_fd() -> int:
